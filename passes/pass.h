@@ -1,0 +1,49 @@
+// The pass interface. A pass is a function that rewrites a graph in place and
+// says whether it changed anything; passes.def lists them, pipeline.cpp orders
+// them. One pass per file, one name in three spellings: file dce.cpp, registry
+// name "dce", function dce().
+#pragma once
+
+#include "ir/graph.h"
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gm {
+
+struct PassOptions {
+  bool verifyEach = false;    // run the verifier after every pass (always on in debug builds)
+  bool printAfterAll = false; // print the IR after every pass
+  std::function<void(const std::string &)> print; // where --print-after-all goes
+};
+
+using PassFn = bool (*)(Graph &, const PassOptions &);
+
+struct PassInfo {
+  std::string_view name;
+  PassFn run;
+  std::string_view summary;
+};
+
+#define GAMMA_PASS(name, function, summary) bool function(Graph &graph, const PassOptions &options);
+#include "passes/passes.def"
+
+const std::vector<PassInfo> &passRegistry();
+const PassInfo *findPass(std::string_view name);
+
+// The default pipeline (pipeline.cpp), as pass names.
+std::vector<std::string> defaultPipeline();
+
+// Runs the named passes in order. Throws InputError for an unknown name.
+// `where` names the model in verifier messages.
+void runPasses(Graph &graph, const std::vector<std::string> &names, const PassOptions &options,
+               const std::string &where);
+
+// Helper for passes that rebuild: a copy of `graph` keeping only the nodes for
+// which keep(nodeId) is true, operands remapped. Dropped nodes must be unused
+// by kept ones.
+Graph copyNodes(const Graph &graph, const std::function<bool(NodeId)> &keep);
+
+} // namespace gm

@@ -1,0 +1,128 @@
+// gammac: the compiler driver. Today: import a model, verify it, run passes,
+// print or write the IR. Bound programs and plans arrive with later issues.
+#include "frontend/model_loader.h"
+#include "frontend/vnnlib/vnnlib.h"
+#include "ir/text.h"
+#include "ir/verifier.h"
+#include "passes/pass.h"
+#include "runtime/falsify.h"
+#include "tools/tool_main.h"
+
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+
+using namespace gm;
+
+namespace {
+
+std::vector<std::string> splitPasses(const std::string &list) {
+  std::vector<std::string> names;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    std::size_t comma = list.find(',', start);
+    std::string name = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!name.empty())
+      names.push_back(name);
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  return names;
+}
+
+nlohmann::json statsJson(const Graph &graph, const std::string &model) {
+  std::map<std::string, int> ops;
+  std::int64_t parameters = 0;
+  for (const Node &node : graph.nodes()) {
+    ++ops[std::string(opKeyword(node.op))];
+    if (node.constant)
+      parameters += node.constant->type().numElements();
+  }
+  nlohmann::json inputs = nlohmann::json::array(), outputs = nlohmann::json::array();
+  for (ValueId v : graph.inputs())
+    inputs.push_back({{"name", graph.definingNode(v).attrs.getString("name")}, {"type", typeString(graph.type(v))}});
+  for (ValueId v : graph.outputs())
+    outputs.push_back({{"type", typeString(graph.type(v))}});
+  return {{"model", model},     {"graph", graph.name}, {"inputs", inputs},         {"outputs", outputs},
+          {"nodes", graph.numNodes()}, {"ops", ops},  {"parameters", parameters}};
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"gammac: compile a network for sound bound propagation.\n\n"
+               "Imports MODEL (ONNX, textual IR .gir, or the embedded 'demo'), checks it\n"
+               "with the IR verifier, runs the pass pipeline, and prints the IR.\n\n"
+               "Examples:\n"
+               "  gammac                                  IR of the embedded demo network\n"
+               "  gammac net.onnx -o net.gir              import ONNX, write the textual IR\n"
+               "  gammac net.gir --passes=dce --print-after-all\n"
+               "  gammac net.onnx --spec prop.vnnlib --stats --json",
+               "gammac"};
+  std::string model = "demo", spec, output, emit = "ir", passes;
+  bool printAfterAll = false, verifyEach = false, stats = false, json = false, listPasses = false;
+  app.add_option("MODEL", model, "model: .onnx, .gir or 'demo' (the default)");
+  app.add_option("--spec", spec, "VNNLIB property; checked against the model's input and output sizes")
+      ->check(CLI::ExistingFile);
+  app.add_option("--emit", emit, "what to produce: ir (bound-ir and plan arrive with later issues)")
+      ->check(CLI::IsMember({"ir"}));
+  app.add_option("-o,--output", output, "output file (default: stdout)");
+  app.add_option("--passes", passes, "comma-separated pass list replacing the default pipeline; see --list-passes");
+  app.add_flag("--list-passes", listPasses, "list the registered passes and the default pipeline");
+  app.add_flag("--print-after-all", printAfterAll, "print the IR after every pass (to stderr)");
+  app.add_flag("--verify-each", verifyEach, "run the IR verifier after every pass");
+  app.add_flag("--stats", stats, "print a summary of the graph (op counts, parameters) instead of the IR");
+  app.add_flag("--json", json, "with --stats: print the summary as JSON");
+  app.set_version_flag("--version", tools::versionText("gammac"));
+
+  return tools::runTool(app, argc, argv, [&] {
+    if (listPasses) {
+      std::string text = "passes:\n";
+      for (const PassInfo &p : passRegistry())
+        text += fmt::format("  {:<16} {}\n", p.name, p.summary);
+      std::vector<std::string> pipeline = defaultPipeline();
+      text += fmt::format("default pipeline: {}\n", pipeline.empty() ? "(empty)" : fmt::format("{}", fmt::join(pipeline, ",")));
+      tools::writeOutput("", text);
+      return tools::kExitOk;
+    }
+    Graph graph = loadModel(model);
+    PassOptions options;
+    options.verifyEach = verifyEach;
+    options.printAfterAll = printAfterAll;
+    options.print = [](const std::string &text) { std::fputs(text.c_str(), stderr); };
+    runPasses(graph, app.count("--passes") ? splitPasses(passes) : defaultPipeline(), options, model);
+    verify(graph, model);
+    nlohmann::json summary = statsJson(graph, model);
+    if (!spec.empty()) {
+      vnnlib::Property property = vnnlib::parseFile(spec);
+      checkPropertyFits(graph, property);
+      std::size_t rows = 0;
+      for (const auto &d : property.disjuncts)
+        rows += d.rows.size();
+      summary["spec"] = {{"path", spec},
+                         {"inputs", property.num_inputs},
+                         {"outputs", property.num_outputs},
+                         {"disjuncts", property.disjuncts.size()},
+                         {"rows", rows}};
+    }
+    if (stats) {
+      std::string text;
+      if (json) {
+        text = summary.dump(2) + "\n";
+      } else {
+        text = fmt::format("model {}: {} nodes, {} parameters\n", model, graph.numNodes(),
+                           summary["parameters"].get<std::int64_t>());
+        for (auto &[op, count] : summary["ops"].items())
+          text += fmt::format("  {:<14} {}\n", op, count.get<int>());
+        if (summary.contains("spec"))
+          text += fmt::format("spec {}: {} disjuncts, {} rows\n", spec, summary["spec"]["disjuncts"].get<std::size_t>(),
+                              summary["spec"]["rows"].get<std::size_t>());
+      }
+      tools::writeOutput(output, text);
+      return tools::kExitOk;
+    }
+    tools::writeOutput(output, printGraph(graph));
+    return tools::kExitOk;
+  });
+}

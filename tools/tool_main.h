@@ -1,0 +1,25 @@
+// What gammac and gamma-run share: the version text and the one rule for
+// errors — one line on stderr, exit code 2, never a crash or a stack trace.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace gm::tools {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFails = 1; // the property does not hold (sat)
+constexpr int kExitInputError = 2;
+
+std::string versionText(const std::string &tool);
+
+// Parses the command line and runs `body`, mapping InputError, CLI11 errors and
+// any std::exception to "tool: error: message" and exit code 2.
+int runTool(CLI::App &app, int argc, char **argv, const std::function<int()> &body);
+
+// Writes `text` to `path`, or stdout when path is empty or "-".
+void writeOutput(const std::string &path, const std::string &text);
+
+} // namespace gm::tools
