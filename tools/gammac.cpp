@@ -9,6 +9,8 @@
 #include "tools/tool_main.h"
 
 #include <cstdio>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <map>
 #include <nlohmann/json.hpp>
 

@@ -18,7 +18,7 @@ TEST_CASE("serialize then parse gives the array back") {
 
 TEST_CASE("float32 arrays as numpy writes them") {
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }";
-  header.append(64 - 10 - header.size() - 1, ' ');
+  header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
   header += '\n';
   std::string bytes = std::string("\x93NUMPY\x01\x00", 8) + char(header.size()) + '\0' + header;
   float values[] = {0.5f, -1.25f};
