@@ -64,7 +64,7 @@ Val Importer::emit(Op op, const std::vector<Val> &operands, Attrs attrs, const s
       }
       std::vector<ref::Tensor> out = ref::evaluateOp(op, attrs, tensors, results);
       GAMMA_ASSERT(out.size() == 1, "evaluateOp returned the wrong number of results");
-      return hostVal(Constant::fromDoubles(results[0], out[0].data));
+      return hostVal(constantFromDoubles(results[0], out[0].data));
     }
   }
   std::vector<ValueId> ids;

@@ -25,7 +25,7 @@
 namespace gm::onnx_import::detail {
 
 // Largest host tensor the importer evaluates at import time (in doubles).
-constexpr std::int64_t kMaxFoldElements = std::int64_t(1) << 27;
+constexpr std::int64_t kMaxFoldElements = std::int64_t(1) << 25;
 // Float initializers with more elements than this refer to the model file.
 constexpr std::int64_t kFileRefMinElements = 16;
 
@@ -56,6 +56,10 @@ std::string onnxTypeName(std::int32_t elemType);
 // a double (|v| <= 2^53): the interpreter and the bound code work in doubles.
 void checkExactInDouble(const Constant &constant);
 
+// Constant::fromDoubles, but an InputError instead of undefined behaviour when
+// a value does not fit an integer dtype (inf, nan, out of range).
+std::shared_ptr<const Constant> constantFromDoubles(const TensorType &type, std::span<const double> values);
+
 // Integer values of a constant of integer dtype, exactly.
 std::vector<std::int64_t> constantInts(const Constant &constant);
 
@@ -75,8 +79,9 @@ public:
   // constant (and the result is small enough).
   Val emit(Op op, const std::vector<Val> &operands, Attrs attrs, const std::string &nodeName);
 
-  // Byte offset of `bytes` in the mapped file, if they occur there.
-  std::optional<std::uint64_t> findInFile(std::span<const std::byte> bytes);
+  // Byte offset in the mapped file of `bytes`, the data of a length-delimited
+  // protobuf field with this field number, if it can be found there.
+  std::optional<std::uint64_t> findInFile(std::span<const std::byte> bytes, int fieldNumber);
 };
 
 // The conversion of one ONNX node.

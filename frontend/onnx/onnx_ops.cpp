@@ -59,7 +59,11 @@ template <Op op> void binary(NodeCtx &c) {
     // ONNX Pow allows an exponent of another type; the IR wants equal dtypes.
     const Constant &e = *b.host->constant;
     checkExactInDouble(e);
-    b = c.im.hostVal(Constant::fromDoubles(TensorType{c.type(a).dtype, e.type().shape}, e.toDoubles()));
+    std::vector<double> values = e.toDoubles();
+    std::shared_ptr<const Constant> converted = constantFromDoubles(TensorType{c.type(a).dtype, e.type().shape}, values);
+    if (converted->toDoubles() != values)
+      fail("", "exponent {} is not exactly representable as {}", typeString(e.type()), dtypeName(c.type(a).dtype));
+    b = c.im.hostVal(std::move(converted));
   }
   c.setOutput(0, c.emit(op, {a, b}));
 }
@@ -163,7 +167,10 @@ void conv(NodeCtx &c) {
   a.set("strides", win.strides);
   a.set("pads", win.pads);
   a.set("dilations", win.dilations);
-  a.set("group", c.attrInt("group", 1));
+  std::int64_t group = c.attrInt("group", 1);
+  if (group < 1 || group > xt.shape[1])
+    fail("", "group {} out of range for {} input channels", group, xt.shape[1]);
+  a.set("group", group);
   std::vector<Val> operands = {x, w};
   if (b)
     operands.push_back(*b);
@@ -467,7 +474,7 @@ void squeeze(NodeCtx &c) {
     axes = c.constInts(*a, "axes");
   }
   Shape out;
-  if (!axes) {
+  if (!axes || axes->empty()) { // no axes: every dimension of size 1
     for (std::int64_t d : in)
       if (d != 1)
         out.push_back(d);
@@ -591,12 +598,9 @@ void cast(NodeCtx &c) {
   checkExactInDouble(k);
   std::vector<double> values = k.toDoubles();
   if (isInteger(*dtype) && *dtype != DType::Bool)
-    for (double &v : values) {
-      if (!std::isfinite(v))
-        fail("", "cast of {} to {}", v, dtypeName(*dtype));
+    for (double &v : values)
       v = std::trunc(v);
-    }
-  c.setOutput(0, c.im.hostVal(Constant::fromDoubles(TensorType{*dtype, from.shape}, values)));
+  c.setOutput(0, c.im.hostVal(constantFromDoubles(TensorType{*dtype, from.shape}, values)));
 }
 
 struct Entry {

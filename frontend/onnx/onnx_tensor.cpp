@@ -48,6 +48,26 @@ void checkExactInDouble(const Constant &constant) {
   }
 }
 
+std::shared_ptr<const Constant> constantFromDoubles(const TensorType &type, std::span<const double> values) {
+  double lo = 0, hi = 0;
+  switch (type.dtype) {
+  case DType::F32:
+  case DType::F64:
+  case DType::F16:
+  case DType::BF16:
+  case DType::Bool:
+    return Constant::fromDoubles(type, values);
+  case DType::I64: lo = -9007199254740992.0, hi = 9007199254740992.0; break; // 2^53: exact in doubles
+  case DType::I32: lo = -2147483648.0, hi = 2147483647.0; break;
+  case DType::I8: lo = -128, hi = 127; break;
+  case DType::U8: lo = 0, hi = 255; break;
+  }
+  for (double v : values)
+    if (!(v >= lo && v <= hi)) // also catches nan
+      fail("", "value {} does not fit {} (overflow or division by zero in a constant)", v, dtypeName(type.dtype));
+  return Constant::fromDoubles(type, values);
+}
+
 std::vector<std::int64_t> constantInts(const Constant &constant) {
   DType dtype = constant.type().dtype;
   if (isFloat(dtype))
@@ -63,26 +83,48 @@ std::vector<std::int64_t> constantInts(const Constant &constant) {
   return out;
 }
 
-std::optional<std::uint64_t> Importer::findInFile(std::span<const std::byte> bytes) {
+std::optional<std::uint64_t> Importer::findInFile(std::span<const std::byte> bytes, int fieldNumber) {
   if (!file || bytes.empty() || bytes.size() > file->size())
     return std::nullopt;
+  // A length-delimited protobuf field is stored as tag, length, bytes. Searching
+  // for the tag and length followed by the first bytes of the data finds the
+  // field in linear time even when the data is a long run of equal bytes (zero
+  // biases), where a plain search of the data would be quadratic; every
+  // candidate is then checked against the whole data.
+  std::string needle;
+  auto varint = [&needle](std::uint64_t v) {
+    while (v >= 0x80) {
+      needle += static_cast<char>((v & 0x7f) | 0x80);
+      v >>= 7;
+    }
+    needle += static_cast<char>(v);
+  };
+  varint((static_cast<std::uint64_t>(fieldNumber) << 3) | 2);
+  varint(bytes.size());
+  std::size_t headerSize = needle.size();
+  needle.append(reinterpret_cast<const char *>(bytes.data()), std::min<std::size_t>(bytes.size(), 16));
+
   const char *hay = reinterpret_cast<const char *>(file->bytes().data());
   std::size_t size = file->size();
-  const char *needle = reinterpret_cast<const char *>(bytes.data());
-  std::boyer_moore_horspool_searcher searcher(needle, needle + bytes.size());
+  std::boyer_moore_horspool_searcher searcher(needle.begin(), needle.end());
   auto searchRange = [&](std::size_t from, std::size_t to) -> std::optional<std::uint64_t> {
-    if (from >= to || to - from < bytes.size())
-      return std::nullopt;
-    const char *it = std::search(hay + from, hay + to, searcher);
-    if (it == hay + to)
-      return std::nullopt;
-    return static_cast<std::uint64_t>(it - hay);
+    while (from < to && to - from >= needle.size()) {
+      const char *it = std::search(hay + from, hay + to, searcher);
+      if (it == hay + to)
+        return std::nullopt;
+      auto pos = static_cast<std::size_t>(it - hay);
+      std::size_t data = pos + headerSize;
+      if (bytes.size() <= size - data && std::memcmp(hay + data, bytes.data(), bytes.size()) == 0)
+        return data;
+      from = pos + 1;
+    }
+    return std::nullopt;
   };
-  // Initializers are usually stored in order: look after the previous one first.
+  // Tensors are usually stored in the order they are read: look after the previous one first.
   std::size_t cursor = std::min(searchCursor, size);
   std::optional<std::uint64_t> found = searchRange(cursor, size);
   if (!found)
-    found = searchRange(0, std::min(size, cursor + bytes.size()));
+    found = searchRange(0, std::min(size, cursor + needle.size()));
   if (found)
     searchCursor = static_cast<std::size_t>(*found + bytes.size());
   return found;
@@ -90,10 +132,15 @@ std::optional<std::uint64_t> Importer::findInFile(std::span<const std::byte> byt
 
 namespace {
 
-std::shared_ptr<const Constant> fileOrCopy(const TensorType &type, std::span<const std::byte> bytes,
+// Protobuf field numbers of TensorProto's data fields.
+constexpr int kFloatDataField = 4;
+constexpr int kRawDataField = 9;
+constexpr int kDoubleDataField = 10;
+
+std::shared_ptr<const Constant> fileOrCopy(const TensorType &type, std::span<const std::byte> bytes, int field,
                                            Importer &im) {
   if (isFloat(type.dtype) && type.numElements() > kFileRefMinElements)
-    if (std::optional<std::uint64_t> offset = im.findInFile(bytes))
+    if (std::optional<std::uint64_t> offset = im.findInFile(bytes, field))
       return Constant::fromFile(type, im.file, *offset);
   return Constant::fromBytes(type, bytes);
 }
@@ -125,16 +172,16 @@ std::shared_ptr<const Constant> readTensor(const onnx::TensorProto &t, Importer 
   if (t.has_raw_data()) {
     const std::string &raw = t.raw_data();
     checkSize(raw.size());
-    return fileOrCopy(type, {reinterpret_cast<const std::byte *>(raw.data()), raw.size()}, im);
+    return fileOrCopy(type, {reinterpret_cast<const std::byte *>(raw.data()), raw.size()}, kRawDataField, im);
   }
 
   switch (*dtype) {
   case DType::F32:
     checkSize(std::uint64_t(t.float_data_size()) * 4);
-    return fileOrCopy(type, asBytes(t.float_data()), im);
+    return fileOrCopy(type, asBytes(t.float_data()), kFloatDataField, im);
   case DType::F64:
     checkSize(std::uint64_t(t.double_data_size()) * 8);
-    return fileOrCopy(type, asBytes(t.double_data()), im);
+    return fileOrCopy(type, asBytes(t.double_data()), kDoubleDataField, im);
   case DType::I64:
     checkSize(std::uint64_t(t.int64_data_size()) * 8);
     return Constant::fromBytes(type, asBytes(t.int64_data()));

@@ -93,8 +93,11 @@ std::vector<Tensor> evaluateOp(Op op, const Attrs &attrs, std::span<const Tensor
   const OpInfo &info = opInfo(op);
   int n = static_cast<int>(operands.size());
   if (n < info.minOperands || (info.maxOperands != kVariadic && n > info.maxOperands))
-    fail("", "{} takes {} to {} operands, got {}", info.keyword, info.minOperands,
-         info.maxOperands == kVariadic ? std::string("any number of") : std::to_string(info.maxOperands), n);
+    fail("", "{} takes {} operands, got {}", info.keyword,
+         info.maxOperands == kVariadic            ? fmt::format("at least {}", info.minOperands)
+         : info.minOperands == info.maxOperands ? fmt::format("{}", info.minOperands)
+                                                : fmt::format("{} to {}", info.minOperands, info.maxOperands),
+         n);
   for (const Tensor &t : operands)
     if (static_cast<std::int64_t>(t.data.size()) != numElements(t.shape))
       fail("", "{} operand has {} elements for shape {}", info.keyword, t.data.size(), shapeString(t.shape));

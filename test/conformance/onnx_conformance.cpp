@@ -481,7 +481,8 @@ int main(int argc, char **argv) {
   else if (argc > 3) {
     std::cerr << "onnx-conformance: " << expectedPath.string() << " does not exist\n";
     return 2;
-  }
+  } else
+    std::cout << "note: no expected-failures file at " << expectedPath.string() << "\n";
 
   fs::path tempDir = fs::temp_directory_path() / ("gamma-conformance-" + std::to_string(::getpid()));
   fs::create_directories(tempDir);

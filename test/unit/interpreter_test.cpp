@@ -553,6 +553,16 @@ TEST_CASE("gather: axes, negative indices, out of range") {
   CHECK_THROWS_AS(run(Op::Gather, a, {data, tensor({1}, {-4})}), gm::InputError);
 }
 
+TEST_CASE("evaluateOp checks operand count and sizes") {
+  CHECK_THROWS_WITH_AS(run(Op::Add, {}, {iota({2})}), "add takes 2 operands, got 1", gm::InputError);
+  CHECK_THROWS_WITH_AS(run(Op::Conv, convAttrs({1}, {0, 0}, {1}, 1), {iota({1, 1, 3})}),
+                       "conv takes 2 to 3 operands, got 1", gm::InputError);
+  Tensor bad;
+  bad.shape = {2, 2};
+  bad.data = {1, 2, 3};
+  CHECK_THROWS_AS(run(Op::Relu, {}, {bad}), gm::InputError);
+}
+
 TEST_CASE("evaluate: a small graph end to end") {
   gm::Graph g;
   gm::ValueId x = g.addInput("X", TensorType{DType::F32, {1, 3}});
