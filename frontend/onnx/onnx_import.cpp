@@ -55,7 +55,13 @@ Val Importer::emit(Op op, const std::vector<Val> &operands, Attrs attrs, const s
       small = small && types.back().numElements() <= kMaxFoldElements;
     }
     std::vector<TensorType> results = inferResultTypes(op, types, attrs);
-    if (small && results.size() == 1 && results[0].numElements() <= kMaxFoldElements) {
+    small = small && results.size() == 1 && results[0].numElements() <= kMaxFoldElements;
+    // Products of two constants: fold only when cheap, else leave them to the graph.
+    if (small && op == Op::MatMul && !types[0].shape.empty())
+      small = types[0].shape.back() == 0 || results[0].numElements() <= kMaxFoldWork / types[0].shape.back();
+    if (small && op == Op::Conv && !types[1].shape.empty() && types[1].shape[0] > 0)
+      small = results[0].numElements() * (types[1].numElements() / types[1].shape[0]) <= kMaxFoldWork;
+    if (small) {
       std::vector<ref::Tensor> tensors;
       tensors.reserve(operands.size());
       for (const Val &v : operands) {
@@ -80,7 +86,7 @@ bool NodeCtx::hasInput(int i) const { return i >= 0 && i < node.input_size() && 
 
 Val NodeCtx::input(int i) const {
   if (!hasInput(i))
-    fail("", "missing input {}", i);
+    fail("", "input {} missing", i);
   auto it = im.values.find(node.input(i));
   if (it == im.values.end())
     fail("", "input '{}' is not defined", node.input(i));

@@ -26,6 +26,8 @@ namespace gm::onnx_import::detail {
 
 // Largest host tensor the importer evaluates at import time (in doubles).
 constexpr std::int64_t kMaxFoldElements = std::int64_t(1) << 25;
+// Largest number of multiply-adds of a matmul or conv of constants folded at import.
+constexpr std::int64_t kMaxFoldWork = std::int64_t(1) << 30;
 // Float initializers with more elements than this refer to the model file.
 constexpr std::int64_t kFileRefMinElements = 16;
 

@@ -20,7 +20,7 @@ namespace {
 using Ints = std::vector<std::int64_t>;
 
 // Window parameters are bounded so that no arithmetic on them can overflow.
-constexpr std::int64_t kMaxWindowParam = std::int64_t(1) << 32;
+constexpr std::int64_t kMaxWindowParam = std::int64_t(1) << 20;
 
 std::int64_t normAxis(std::int64_t axis, std::int64_t rank, const char *what = "axis") {
   if (axis < -rank || axis >= rank)

@@ -75,7 +75,8 @@ std::vector<std::int64_t> constantInts(const Constant &constant) {
   std::int64_t n = constant.type().numElements();
   std::vector<std::int64_t> out(static_cast<std::size_t>(n));
   if (dtype == DType::I64) {
-    std::memcpy(out.data(), constant.bytes().data(), out.size() * 8);
+    if (n > 0)
+      std::memcpy(out.data(), constant.bytes().data(), out.size() * 8);
   } else {
     for (std::int64_t i = 0; i < n; ++i)
       out[static_cast<std::size_t>(i)] = static_cast<std::int64_t>(constant.at(i));

@@ -32,13 +32,22 @@ using gm::Shape;
 using gm::ref::Tensor;
 using Ints = std::vector<std::int64_t>;
 
+// A directory for the test models, removed at exit.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("gamma_onnx_test_" + std::to_string(::getpid()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
 fs::path tempDir() {
-  static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("gamma_onnx_test_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
+  static TempDir dir;
+  return dir.path;
 }
 
 void writeFile(const fs::path &path, const std::string &bytes) {
