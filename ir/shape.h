@@ -44,4 +44,10 @@ bool broadcastShapes(const Shape &a, const Shape &b, Shape &out);
 // Normalises a possibly negative axis against a rank; false when out of range.
 bool normalizeAxis(std::int64_t axis, std::size_t rank, std::int64_t &out);
 
+// Number of positions of a sliding window (conv, pools) along one dimension.
+// ONNX/PyTorch convention: with ceil_mode a last window that would start in the
+// end padding is dropped. Throws InputError for values that do not fit.
+std::int64_t windowCount(std::int64_t size, std::int64_t padBegin, std::int64_t padEnd, std::int64_t kernel,
+                         std::int64_t stride, std::int64_t dilation, bool ceilMode);
+
 } // namespace gm

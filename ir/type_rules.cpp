@@ -32,22 +32,6 @@ void requireLength(const std::vector<std::int64_t> &values, std::size_t n, const
     fail("", "attribute '{}' has {} entries, expected {}", name, values.size(), n);
 }
 
-// Output length of a sliding window, ONNX/PyTorch convention: with ceil_mode
-// a last window that would start inside the end padding is dropped.
-std::int64_t windowCount(std::int64_t size, std::int64_t padBegin, std::int64_t padEnd, std::int64_t kernel,
-                         std::int64_t stride, std::int64_t dilation, bool ceilMode) {
-  if (kernel < 1 || stride < 1 || dilation < 1 || padBegin < 0 || padEnd < 0)
-    fail("", "kernel, stride and dilation must be >= 1 and pads >= 0");
-  std::int64_t span = dilation * (kernel - 1) + 1;
-  std::int64_t room = size + padBegin + padEnd - span;
-  if (room < 0)
-    fail("", "window of extent {} does not fit in {} (with padding {}+{})", span, size, padBegin, padEnd);
-  std::int64_t count = (ceilMode ? (room + stride - 1) / stride : room / stride) + 1;
-  if (ceilMode && (count - 1) * stride >= size + padBegin)
-    --count;
-  return count;
-}
-
 struct Window {
   std::vector<std::int64_t> kernel, strides, pads, dilations;
 };
@@ -112,7 +96,7 @@ Types conv(std::span<const TensorType> in, const Attrs &attrs) {
     fail("", "conv weights {} do not match input {}", typeString(w), typeString(x));
   std::int64_t group = attrs.getInt("group");
   std::int64_t m = w.shape[0];
-  if (group < 1 || x.shape[1] != w.shape[1] * group || m % group != 0)
+  if (group < 1 || group > x.shape[1] || x.shape[1] != w.shape[1] * group || m % group != 0)
     fail("", "conv channels do not fit: input {}, weights {}, group {}", typeString(x), typeString(w), group);
   if (in.size() == 3 && in[2].shape != Shape{m})
     fail("", "conv bias {} should be [{}]", typeString(in[2]), m);

@@ -6,6 +6,7 @@
 #include "frontend/onnx/onnx_internal.h"
 #include "ir/error.h"
 #include "ir/interp/interpreter.h"
+#include "ir/text.h"
 #include "ir/verifier.h"
 
 #include <climits>
@@ -61,6 +62,11 @@ Val Importer::emit(Op op, const std::vector<Val> &operands, Attrs attrs, const s
       small = types[0].shape.back() == 0 || results[0].numElements() <= kMaxFoldWork / types[0].shape.back();
     if (small && op == Op::Conv && !types[1].shape.empty() && types[1].shape[0] > 0)
       small = results[0].numElements() * (types[1].numElements() / types[1].shape[0]) <= kMaxFoldWork;
+    // Moving the elements of a file-backed weight would turn its reference
+    // into an inline copy; keep the reference and the explicit op instead.
+    if (hasTrait(op, OpTrait::Movement))
+      for (const Val &v : operands)
+        small = small && !(v.host->constant->source() && typeOf(v).numElements() > kInlineConstantLimit);
     if (small) {
       std::vector<ref::Tensor> tensors;
       tensors.reserve(operands.size());

@@ -82,7 +82,7 @@ void gemm(NodeCtx &c) {
   if (c.attrInt("transA", 0) != 0)
     a = c.emit(Op::Transpose, {a}, attrs1("perm", Ints{1, 0}));
   if (c.attrInt("transB", 0) != 0)
-    b = c.emit(Op::Transpose, {b}, attrs1("perm", Ints{1, 0})); // folds to a new constant for weights
+    b = c.emit(Op::Transpose, {b}, attrs1("perm", Ints{1, 0})); // file-backed weights keep their reference
   Val y = c.emit(Op::MatMul, {a, b});
   if (alpha != 1.0)
     y = c.emit(Op::Mul, {y, c.scalar(alpha, dtype)});

@@ -32,10 +32,7 @@ Tensor batchNorm(const Attrs &attrs, std::span<const Tensor> operands);
 // kernels_pool.cpp
 Tensor maxPool(const Attrs &attrs, const Tensor &x);
 Tensor averagePool(const Attrs &attrs, const Tensor &x);
-// Output length of one spatial dim, ONNX/PyTorch convention (with ceil_mode a
-// window that would start in the end padding is dropped).
-std::int64_t windowCount(std::int64_t size, std::int64_t padBegin, std::int64_t padEnd, std::int64_t kernel,
-                         std::int64_t stride, std::int64_t dilation, bool ceilMode);
+// Output lengths come from gm::windowCount (ir/shape.h), shared with the type rules.
 
 // kernels_reduce.cpp
 Tensor softmax(const Attrs &attrs, const Tensor &x);

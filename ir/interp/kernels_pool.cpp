@@ -19,20 +19,6 @@
 
 namespace gm::ref::kernels {
 
-std::int64_t windowCount(std::int64_t size, std::int64_t padBegin, std::int64_t padEnd, std::int64_t kernel,
-                         std::int64_t stride, std::int64_t dilation, bool ceilMode) {
-  if (kernel < 1 || stride < 1 || dilation < 1 || padBegin < 0 || padEnd < 0)
-    fail("", "kernel, stride and dilation must be >= 1 and pads >= 0");
-  std::int64_t span = dilation * (kernel - 1) + 1;
-  std::int64_t room = size + padBegin + padEnd - span;
-  if (room < 0)
-    fail("", "window of extent {} does not fit in {} (with padding {}+{})", span, size, padBegin, padEnd);
-  std::int64_t count = (ceilMode ? (room + stride - 1) / stride : room / stride) + 1;
-  if (ceilMode && (count - 1) * stride >= size + padBegin)
-    --count;
-  return count;
-}
-
 namespace {
 
 struct PoolGeometry {
