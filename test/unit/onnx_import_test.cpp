@@ -936,60 +936,7 @@ TEST_CASE("every byte-prefix and corruption of a small model fails cleanly") {
   MESSAGE("fuzz: " << imported << " imported, " << rejected << " rejected");
 }
 
-TEST_CASE("shared VNN-COMP networks import and match the reference outputs") {
-  const char *env = std::getenv("GAMMA_SHARED_DIR");
-  if (!env || !*env || !fs::is_directory(fs::path(env) / "vnncomp")) {
-    MESSAGE("GAMMA_SHARED_DIR unset or without vnncomp/: skipped");
-    return;
-  }
-  fs::path shared(env);
-  std::vector<fs::path> models;
-  for (const auto &entry : fs::recursive_directory_iterator(shared / "vnncomp"))
-    if (entry.is_regular_file() && entry.path().extension() == ".onnx")
-      models.push_back(entry.path());
-  std::sort(models.begin(), models.end());
-  CHECK(!models.empty());
-  for (const fs::path &model : models) {
-    CAPTURE(model.string());
-    try {
-      Graph g = gm::onnx_import::importFile(model.string());
-      CHECK(g.inputs().size() == 1);
-      CHECK(g.outputs().size() == 1);
-    } catch (const gm::InputError &e) {
-      FAIL_CHECK(e.what());
-    }
-  }
-
-  fs::path refDir = shared / "reference" / "concrete";
-  if (!fs::is_directory(refDir)) {
-    MESSAGE("no reference/concrete: reference comparison skipped");
-    return;
-  }
-  int compared = 0;
-  for (const auto &entry : fs::directory_iterator(refDir)) {
-    if (entry.path().extension() != ".json")
-      continue;
-    CAPTURE(entry.path().string());
-    nlohmann::json ref = nlohmann::json::parse(readFile(entry.path()));
-    fs::path model = shared / "vnncomp" / ref.at("model").get<std::string>();
-    Graph g = gm::onnx_import::importFile(model.string());
-    const nlohmann::json &point = ref.at("points").at(0);
-    std::vector<double> in = point.at("input").get<std::vector<double>>();
-    std::vector<double> expect = point.at("output").get<std::vector<double>>();
-    REQUIRE(g.inputs().size() == 1);
-    Tensor x;
-    x.shape = g.type(g.inputs()[0]).shape;
-    REQUIRE(gm::numElements(x.shape) == static_cast<std::int64_t>(in.size()));
-    x.data = in;
-    Tensor y = run1(g, {x});
-    REQUIRE(y.data.size() == expect.size());
-    for (std::size_t i = 0; i < expect.size(); ++i)
-      CHECK_MESSAGE(std::fabs(y.data[i] - expect[i]) <= 1e-5 * std::max(1.0, std::fabs(expect[i])),
-                    "output " << i << ": " << y.data[i] << " vs reference " << expect[i]);
-    ++compared;
-  }
-  MESSAGE("compared " << compared << " networks against the ONNX Runtime reference");
-  CHECK(compared > 0);
-}
+// The shared VNN-COMP networks are covered by shared_models_test.cpp (import,
+// round trip, and every reference point).
 
 } // TEST_SUITE
