@@ -35,12 +35,15 @@ bool violates(const vnnlib::Disjunct &d, const std::vector<double> &x, const std
     if (!(x[i] >= d.lower[i] && x[i] <= d.upper[i]))
       return false;
   for (const vnnlib::Row &row : d.rows) {
+    // fma keeps each step correctly rounded, so a one-term row (a written
+    // bound such as 3*X_0 <= 1) gets the exact sign; longer rows are checked
+    // in float64, the standard the witness check is held to.
     double sum = row.constant;
     for (auto [j, c] : row.y)
-      sum += c * y[j];
+      sum = std::fma(c, y[j], sum);
     for (auto [i, c] : row.x)
-      sum += c * x[i];
-    if (!(sum <= 0.0))
+      sum = std::fma(c, x[i], sum);
+    if (!(row.strict ? sum < 0.0 : sum <= 0.0))
       return false;
   }
   return true;

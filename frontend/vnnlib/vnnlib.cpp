@@ -6,10 +6,11 @@
 //     than silently ignored, so a property is never weaker than what was written.
 //   - Only X_<i> and Y_<j> of sort Real can be declared; each family must be
 //     exactly 0..n-1. At least one X_ is required; Y_ may be absent.
-//   - `<` and `>` are read as `<=` and `>=`: the counterexample region is then
-//     the closure of the written one, which can only add boundary points. A
-//     verifier that proves the closed region empty has proved the open one
-//     empty too, so this is the sound direction.
+//   - `<` and `>` are bounded as `<=` and `>=`: the counterexample region is
+//     then the closure of the written one, which can only add boundary points.
+//     A verifier that proves the closed region empty has proved the open one
+//     empty too, so this is the sound direction. The rows keep `strict`, so a
+//     counterexample is checked against the open region that was written.
 //   - `=` (and chained comparisons such as `(<= a b c)`) become the
 //     conjunction of the pairwise non-strict rows, so `(= X_0 0.5)` pins the box.
 //   - An atom without variables is decided on the spot: a true one vanishes
@@ -264,35 +265,44 @@ struct Atom {
   AtomKind kind = AtomKind::Row;
   std::uint32_t input = 0; // Lower / Upper
   double bound = 0.0;      // Lower / Upper
-  Row row;                 // Row
+  bool alsoRow = false;    // Lower / Upper that must also be checked exactly as `row`
+  Row row;                 // Row, or the exact form of an alsoRow bound
 };
 
-// `expr <= 0`, already normalised.
-Atom classify(Linear &&expr) {
+// `expr <= 0` (`expr < 0` when strict), already normalised.
+Atom classify(Linear &&expr, bool strict) {
   Atom atom;
   if (expr.terms.empty()) {
-    atom.kind = expr.constant <= 0.0 ? AtomKind::True : AtomKind::False;
+    bool holds = strict ? expr.constant < 0.0 : expr.constant <= 0.0;
+    atom.kind = holds ? AtomKind::True : AtomKind::False;
     return atom;
   }
-  if (expr.terms.size() == 1 && !(expr.terms[0].first & kOutputBit)) {
-    auto [input, c] = expr.terms[0];
-    // c*X + d <= 0. For c = +-1 the division and negation are exact, so a
-    // plain `(<= X_0 v)` yields exactly the double nearest to v.
-    atom.kind = c > 0 ? AtomKind::Upper : AtomKind::Lower;
-    atom.input = input;
-    atom.bound = -expr.constant / c;
-    if (atom.bound == 0.0)
-      atom.bound = 0.0; // `(<= X_0 0)` gives -0.0 otherwise; same value, confusing to print
-    return atom;
-  }
-  atom.kind = AtomKind::Row;
   atom.row.constant = expr.constant;
+  atom.row.strict = strict;
   for (auto [key, coef] : expr.terms) {
     if (key & kOutputBit)
       atom.row.y.emplace_back(key & ~kOutputBit, coef);
     else
       atom.row.x.emplace_back(key, coef);
   }
+  if (expr.terms.size() == 1 && !(expr.terms[0].first & kOutputBit)) {
+    auto [input, c] = expr.terms[0];
+    // c*X + d <= 0. For c = +-1 the division and negation are exact, so a
+    // plain `(<= X_0 v)` yields exactly the double nearest to v. Otherwise the
+    // quotient is rounded outward unless it is exact (fma gives the exact
+    // residual), so the box never loses a point of the region.
+    atom.kind = c > 0 ? AtomKind::Upper : AtomKind::Lower;
+    atom.input = input;
+    atom.bound = -expr.constant / c;
+    bool exact = c == 1.0 || c == -1.0 || std::fma(atom.bound, c, expr.constant) == 0.0;
+    if (!exact)
+      atom.bound = std::nextafter(atom.bound, c > 0 ? kInf : -kInf);
+    if (atom.bound == 0.0)
+      atom.bound = 0.0; // `(<= X_0 0)` gives -0.0 otherwise; same value, confusing to print
+    atom.alsoRow = strict || !exact;
+    return atom;
+  }
+  atom.kind = AtomKind::Row;
   return atom;
 }
 
@@ -517,16 +527,17 @@ private:
       failAt(head.offset, "'{}' needs at least two arguments", head.text);
     advance();
 
-    // Strict comparisons are read as non-strict; see the top of the file.
+    // Strict comparisons are bounded as non-strict; see the top of the file.
     std::string_view op = head.text;
     bool lessEq = op == "<=" || op == "<";
     bool equal = op == "=";
+    bool strict = op == "<" || op == ">";
     std::vector<std::uint32_t> leaves;
     for (std::size_t i = 0; i + 1 < args.size(); ++i) {
       if (equal || lessEq)
-        leaves.push_back(leaf(args[i], args[i + 1], offset));
+        leaves.push_back(leaf(args[i], args[i + 1], offset, strict));
       if (equal || !lessEq)
-        leaves.push_back(leaf(args[i + 1], args[i], offset));
+        leaves.push_back(leaf(args[i + 1], args[i], offset, strict));
     }
     if (leaves.size() == 1)
       return leaves[0];
@@ -538,13 +549,13 @@ private:
   }
 
   // The atom lhs <= rhs, as lhs - rhs <= 0.
-  std::uint32_t leaf(const Linear &lhs, const Linear &rhs, std::size_t offset) {
+  std::uint32_t leaf(const Linear &lhs, const Linear &rhs, std::size_t offset, bool strict) {
     Linear expr = lhs;
     expr.add(rhs, -1.0);
     expr.normalise();
     if (!expr.finite())
       failAt(offset, "a coefficient or constant overflows double");
-    atoms_.push_back(classify(std::move(expr)));
+    atoms_.push_back(classify(std::move(expr), strict));
     Node node;
     node.kind = NodeKind::Leaf;
     node.offset = offset;
@@ -773,9 +784,13 @@ private:
       switch (atom.kind) {
       case AtomKind::Lower:
         d.lower[atom.input] = std::max(d.lower[atom.input], atom.bound);
+        if (atom.alsoRow)
+          d.rows.push_back(atom.row);
         break;
       case AtomKind::Upper:
         d.upper[atom.input] = std::min(d.upper[atom.input], atom.bound);
+        if (atom.alsoRow)
+          d.rows.push_back(atom.row);
         break;
       case AtomKind::Row:
         d.rows.push_back(atom.row);

@@ -19,12 +19,18 @@ struct Row {
   std::vector<std::pair<std::uint32_t, double>> y;
   std::vector<std::pair<std::uint32_t, double>> x;
   double constant = 0.0;
+  // From `<` or `>`: bound methods treat the row as `<= 0` (the closure, the
+  // sound direction for proofs); a counterexample must satisfy `< 0`.
+  bool strict = false;
 };
 
 // One disjunct: the box the inputs range over and the rows that must all hold
 // for a point to be a counterexample. Box bounds are the decimal values of the
 // file parsed to the nearest double; a single-variable atom over X becomes a
-// box bound, anything else over X alone stays a row with empty y.
+// box bound, anything else over X alone stays a row with empty y. The box is a
+// closed superset of the written region: a bound -d/c that is not exact in
+// double is rounded outward, and such an atom (or a strict one) is also kept
+// as an x-only row, so a counterexample is checked against what was written.
 struct Disjunct {
   std::vector<double> lower; // size = num_inputs; -inf where unbounded
   std::vector<double> upper; // +inf where unbounded

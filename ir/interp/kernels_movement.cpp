@@ -93,23 +93,11 @@ Tensor concat(const Attrs &attrs, std::span<const Tensor> operands) {
 
 Tensor slice(const Attrs &attrs, const Tensor &x) {
   const auto &starts = attrs.getInts("starts");
-  const auto &ends = attrs.getInts("ends");
   const auto &steps = attrs.getInts("steps");
   std::size_t rank = x.shape.size();
-  if (starts.size() != rank || ends.size() != rank || steps.size() != rank)
-    fail("", "slice needs one start, end and step per dim (rank {})", rank);
-  Shape outShape(rank);
-  for (std::size_t d = 0; d < rank; ++d) {
-    std::int64_t dim = x.shape[d], s = starts[d], e = ends[d], step = steps[d];
-    // Attributes are normalised by the importer; for negative steps an end of
-    // -1 means "through index 0".
-    bool ok = step > 0 ? (s >= 0 && s <= dim && e >= 0 && e <= dim)
-                       : (step < 0 && s >= 0 && s <= std::max<std::int64_t>(dim - 1, 0) && e >= -1 && e < dim);
-    if (!ok)
-      fail("", "slice dim {}: start {}, end {}, step {} not normalised for size {}", d, s, e, step, dim);
-    std::int64_t n = step > 0 ? (e - s + step - 1) / step : (s - e + (-step) - 1) / (-step);
-    outShape[d] = std::max<std::int64_t>(n, 0);
-  }
+  // The type rule validates the normalised attributes and gives the shape.
+  TensorType in[] = {TensorType{DType::F64, x.shape}};
+  Shape outShape = inferResultTypes(Op::Slice, in, attrs)[0].shape;
   std::vector<std::int64_t> inStrides = stridesOf(x.shape);
   Tensor y = makeTensor(outShape);
   // Output index j along dim d reads input index starts[d] + j*steps[d].

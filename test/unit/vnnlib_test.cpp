@@ -90,7 +90,7 @@ TEST_CASE("box bounds, tighter of repeated bounds, exact decimals") {
 (assert (<= X_0 0.9))     ; looser, ignored
 (assert (>= X_0 -1.5))    ; looser, ignored
 (assert (>= X_1 +2.0))
-(assert (< X_1 3))        ; strict read as non-strict
+(assert (< X_1 3))        ; strict: the box is closed, the row stays strict
 (assert (> X_1 2.5))
 (assert (<= Y_0 0.5))
 )");
@@ -107,10 +107,44 @@ TEST_CASE("box bounds, tighter of repeated bounds, exact decimals") {
   CHECK(d.upper[1] == 3.0);
   CHECK(d.lower[2] == -kInf);
   CHECK(d.upper[2] == kInf);
-  REQUIRE(d.rows.size() == 1);
-  CHECK(d.rows[0].y == Coefs{{0, 1.0}});
-  CHECK(d.rows[0].x.empty());
-  CHECK(d.rows[0].constant == -0.5);
+  // The two strict bounds are also kept as exact strict rows, in file order.
+  REQUIRE(d.rows.size() == 3);
+  CHECK(d.rows[0].x == Coefs{{1, 1.0}});
+  CHECK(d.rows[0].constant == -3.0);
+  CHECK(d.rows[0].strict);
+  CHECK(d.rows[1].x == Coefs{{1, -1.0}});
+  CHECK(d.rows[1].strict);
+  CHECK(d.rows[2].y == Coefs{{0, 1.0}});
+  CHECK(d.rows[2].x.empty());
+  CHECK(d.rows[2].constant == -0.5);
+  CHECK_FALSE(d.rows[2].strict);
+}
+
+TEST_CASE("an inexact bound -d/c is rounded outward and kept as an exact row") {
+  Property p = parse(declare(2, 0) + R"(
+(assert (<= (* 3 X_0) 1))
+(assert (>= (* 3 X_1) -1))
+(assert (<= (* 4 X_1) 1))
+)");
+  const auto &d = p.disjuncts.at(0);
+  CHECK(d.upper[0] > 1.0 / 3.0);                        // outward, never below the real 1/3
+  CHECK(d.upper[0] == std::nextafter(1.0 / 3.0, 1.0));
+  CHECK(d.lower[1] < -1.0 / 3.0);
+  CHECK(d.upper[1] == 0.25);                            // exact: no widening, no row
+  REQUIRE(d.rows.size() == 2);
+  CHECK(d.rows[0].x == Coefs{{0, 3.0}});
+  CHECK(d.rows[0].constant == -1.0);
+  CHECK_FALSE(d.rows[0].strict);
+}
+
+TEST_CASE("a strict atom without variables decides its disjunct") {
+  Property p = parse(declare(1, 0) + R"(
+(assert (>= X_0 0))
+(assert (<= X_0 1))
+(assert (or (and (< 0 0) (<= X_0 0.5)) (and (< 0 1) (<= X_0 0.25))))
+)");
+  REQUIRE(p.disjuncts.size() == 1);
+  CHECK(p.disjuncts[0].upper[0] == 0.25);
 }
 
 TEST_CASE("number forms") {
