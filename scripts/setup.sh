@@ -13,7 +13,7 @@ packages=(
   llvm-19-dev llvm-19-tools            # LLVM (ORC JIT) and FileCheck/not for golden tests
   libfmt-dev libcli11-dev doctest-dev libbenchmark-dev libsimde-dev
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
-  nlohmann-json3-dev libxxhash-dev
+  nlohmann-json3-dev libxxhash-dev libopenblas-dev   # BLAS for the dense products of CROWN
   zlib1g-dev libzstd-dev libedit-dev libcurl4-openssl-dev   # what LLVMConfig.cmake asks for
 )
 missing=()

@@ -1,0 +1,523 @@
+// Interval bound propagation, one rule per op (docs/SOUNDNESS.md, "IBP").
+// Every endpoint is rounded outward: exactly for single operations (fp.h),
+// with an error term for sums, with the libm budget for transcendental functions.
+#include "bounds/engine.h"
+#include "bounds/fp.h"
+#include "ir/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace gm::bounds {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+double sigmoid(double x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
+
+// Monotone increasing f with the libm error budget; `lo`, `hi` clamp to the range.
+Interval monotone(const Interval &x, double (*f)(double), double lo, double hi) {
+  Interval y{x.lo, x.hi};
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    y.lo[i] = std::clamp(fp::libmDown(f(x.lo[i])), lo, hi);
+    y.hi[i] = std::clamp(fp::libmUp(f(x.hi[i])), lo, hi);
+  }
+  return y;
+}
+
+void mulInterval(double al, double ah, double bl, double bh, double &lo, double &hi) {
+  double c[4][2] = {{al, bl}, {al, bh}, {ah, bl}, {ah, bh}};
+  lo = kInf;
+  hi = -kInf;
+  for (auto &p : c) {
+    lo = std::min(lo, fp::mulDown(p[0], p[1]));
+    hi = std::max(hi, fp::mulUp(p[0], p[1]));
+  }
+}
+
+void divInterval(double al, double ah, double bl, double bh, double &lo, double &hi) {
+  if (bl <= 0 && bh >= 0) { // the divisor may be 0: no finite bound
+    lo = -kInf;
+    hi = kInf;
+    return;
+  }
+  // a / b = a * (1/b), 1/b in [1/bh, 1/bl] (outward).
+  double rl = fp::divDown(1.0, bh), rh = fp::divUp(1.0, bl);
+  if (al == ah && (al == 0)) {
+    lo = hi = 0;
+    return;
+  }
+  // Direct quotients are tighter than via the reciprocal; all four are exact-directed.
+  double c[4][2] = {{al, bl}, {al, bh}, {ah, bl}, {ah, bh}};
+  lo = kInf;
+  hi = -kInf;
+  for (auto &p : c) {
+    lo = std::min(lo, fp::divDown(p[0], p[1]));
+    hi = std::max(hi, fp::divUp(p[0], p[1]));
+  }
+  (void)rl;
+  (void)rh;
+}
+
+// x^p for a constant p, x in [l, u].
+void powInterval(double l, double u, double p, double &lo, double &hi) {
+  auto down = [](double v) { return fp::libmDown(v); };
+  auto up = [](double v) { return fp::libmUp(v); };
+  if (p == 1) {
+    lo = l;
+    hi = u;
+    return;
+  }
+  bool integer = std::floor(p) == p && std::fabs(p) < 0x1p52;
+  if (integer) {
+    bool even = std::fmod(p, 2.0) == 0;
+    if (p == 0) {
+      lo = hi = 1;
+      return;
+    }
+    if (p > 0 && !even) { // odd: increasing
+      lo = down(std::pow(l, p));
+      hi = up(std::pow(u, p));
+      return;
+    }
+    if (p > 0) { // even: decreasing then increasing
+      double a = std::pow(l, p), b = std::pow(u, p);
+      hi = up(std::max(a, b));
+      lo = (l <= 0 && u >= 0) ? 0 : down(std::min(a, b));
+      return;
+    }
+    if (l <= 0 && u >= 0) { // negative power through 0
+      lo = even ? 0 : -kInf;
+      hi = kInf;
+      return;
+    }
+    double a = std::pow(l, p), b = std::pow(u, p);
+    lo = down(std::min(a, b));
+    hi = up(std::max(a, b));
+    return;
+  }
+  // Fractional power: defined for x >= 0 only; monotone there.
+  double cl = std::max(l, 0.0), cu = std::max(u, 0.0);
+  double a = std::pow(cl, p), b = std::pow(cu, p);
+  lo = std::max(0.0, down(std::min(a, b)));
+  hi = up(std::max(a, b));
+}
+
+Interval binary(const GraphInfo &info, const Node &node, const Interval &a, const Interval &b) {
+  const Shape &out = info.shape(node.results[0]);
+  std::vector<std::int64_t> ia = broadcastIndex(info.shape(node.operands[0]), out);
+  std::vector<std::int64_t> ib = broadcastIndex(info.shape(node.operands[1]), out);
+  std::size_t n = ia.size();
+  Interval y{std::vector<double>(n), std::vector<double>(n)};
+  for (std::size_t i = 0; i < n; ++i) {
+    double al = a.lo[ia[i]], ah = a.hi[ia[i]], bl = b.lo[ib[i]], bh = b.hi[ib[i]];
+    double &lo = y.lo[i], &hi = y.hi[i];
+    switch (node.op) {
+    case Op::Add:
+      lo = fp::addDown(al, bl);
+      hi = fp::addUp(ah, bh);
+      break;
+    case Op::Sub:
+      lo = fp::subDown(al, bh);
+      hi = fp::subUp(ah, bl);
+      break;
+    case Op::Mul:
+      mulInterval(al, ah, bl, bh, lo, hi);
+      break;
+    case Op::Div:
+      divInterval(al, ah, bl, bh, lo, hi);
+      break;
+    case Op::Pow:
+      if (bl != bh) { // x^y = exp(y log x) for x > 0
+        if (al <= 0) {
+          lo = -kInf;
+          hi = kInf;
+          break;
+        }
+        double ll = fp::libmDown(std::log(al)), lh = fp::libmUp(std::log(ah)), pl, ph;
+        mulInterval(ll, lh, bl, bh, pl, ph);
+        lo = fp::libmDown(std::exp(pl));
+        hi = fp::libmUp(std::exp(ph));
+        break;
+      }
+      powInterval(al, ah, bl, lo, hi);
+      break;
+    default:
+      GAMMA_ASSERT(false, "not a binary op");
+    }
+    if (lo > hi || std::isnan(lo) || std::isnan(hi)) {
+      lo = -kInf;
+      hi = kInf;
+    }
+  }
+  return y;
+}
+
+// y[.., m, n] = sum_k a[.., m, k] * b[.., k, n] with broadcast batches.
+Interval matmul(const GraphInfo &info, const Node &node, const Interval &a, const Interval &b) {
+  Shape sa = info.shape(node.operands[0]), sb = info.shape(node.operands[1]);
+  if (sa.size() == 1)
+    sa.insert(sa.begin(), 1);
+  if (sb.size() == 1)
+    sb.push_back(1);
+  std::int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
+  Shape ba(sa.begin(), sa.end() - 2), bb(sb.begin(), sb.end() - 2), batch;
+  broadcastShapes(ba, bb, batch);
+  std::vector<std::int64_t> ia = broadcastIndex(ba, batch), ib = broadcastIndex(bb, batch);
+  std::size_t numOut = ia.size() * m * n;
+  Interval y{std::vector<double>(numOut), std::vector<double>(numOut)};
+  bool pointA = a.lo == a.hi, pointB = b.lo == b.hi;
+  for (std::size_t t = 0; t < ia.size(); ++t) {
+    const double *al = a.lo.data() + ia[t] * m * k, *ah = a.hi.data() + ia[t] * m * k;
+    const double *bl = b.lo.data() + ib[t] * k * n, *bh = b.hi.data() + ib[t] * k * n;
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j) {
+        fp::SumDown lo;
+        fp::SumUp hi;
+        for (std::int64_t p = 0; p < k; ++p) {
+          double xl = al[i * k + p], xh = ah[i * k + p], wl = bl[p * n + j], wh = bh[p * n + j];
+          if (pointB) { // weights: w⁺·l + w⁻·u, rounding covered by the sum's error term
+            lo.add(wl >= 0 ? wl * xl : wl * xh);
+            hi.add(wl >= 0 ? wl * xh : wl * xl);
+          } else if (pointA) {
+            lo.add(xl >= 0 ? xl * wl : xl * wh);
+            hi.add(xl >= 0 ? xl * wh : xl * wl);
+          } else {
+            double pl, ph;
+            mulInterval(xl, xh, wl, wh, pl, ph);
+            lo.add(pl);
+            hi.add(ph);
+          }
+        }
+        std::size_t o = (t * m + i) * n + j;
+        y.lo[o] = lo.value();
+        y.hi[o] = hi.value();
+      }
+  }
+  return y;
+}
+
+Interval conv(const GraphInfo &info, NodeId id, const Interval &x) {
+  const Node &node = info.graph.node(id);
+  const ref::Tensor &w = *info.consts[node.operands[1]];
+  const ref::Tensor *bias = node.operands.size() == 3 ? &*info.consts[node.operands[2]] : nullptr;
+  WindowTaps taps = windowTaps(info, id);
+  std::size_t n = info.size(node.results[0]);
+  std::int64_t plane = n / info.shape(node.results[0])[1] / info.shape(node.results[0])[0];
+  std::int64_t channels = info.shape(node.results[0])[1];
+  Interval y{std::vector<double>(n), std::vector<double>(n)};
+  std::size_t t = 0;
+  for (std::size_t o = 0; o < n; ++o) {
+    fp::SumDown lo;
+    fp::SumUp hi;
+    for (; t < taps.taps.size() && taps.taps[t].out == static_cast<std::int64_t>(o); ++t) {
+      double wv = w.data[taps.taps[t].weight];
+      std::int64_t i = taps.taps[t].in;
+      lo.add(wv >= 0 ? wv * x.lo[i] : wv * x.hi[i]);
+      hi.add(wv >= 0 ? wv * x.hi[i] : wv * x.lo[i]);
+    }
+    if (bias) {
+      double b = bias->data[(o / plane) % channels];
+      lo.add(b);
+      hi.add(b);
+    }
+    y.lo[o] = lo.value();
+    y.hi[o] = hi.value();
+  }
+  return y;
+}
+
+Interval pool(const GraphInfo &info, NodeId id, const Interval &x) {
+  const Node &node = info.graph.node(id);
+  WindowTaps taps = windowTaps(info, id);
+  std::size_t n = info.size(node.results[0]);
+  Interval y{std::vector<double>(n), std::vector<double>(n)};
+  std::size_t t = 0;
+  for (std::size_t o = 0; o < n; ++o) {
+    fp::SumDown lo;
+    fp::SumUp hi;
+    double ml = -kInf, mh = -kInf;
+    for (; t < taps.taps.size() && taps.taps[t].out == static_cast<std::int64_t>(o); ++t) {
+      std::int64_t i = taps.taps[t].in;
+      ml = std::max(ml, x.lo[i]);
+      mh = std::max(mh, x.hi[i]);
+      lo.add(x.lo[i]);
+      hi.add(x.hi[i]);
+    }
+    if (node.op == Op::MaxPool) {
+      y.lo[o] = ml;
+      y.hi[o] = mh;
+    } else {
+      double d = static_cast<double>(taps.divisor[o]);
+      y.lo[o] = d == 0 ? -kInf : fp::divDown(lo.value(), d);
+      y.hi[o] = d == 0 ? kInf : fp::divUp(hi.value(), d);
+    }
+  }
+  return y;
+}
+
+Interval batchNorm(const GraphInfo &info, const Node &node, const Interval &x) {
+  // y = (x - mean) * k + bias, k = scale / sqrt(var + eps): each factor is an
+  // outward interval, so the whole is interval arithmetic.
+  const auto &scale = info.consts[node.operands[1]]->data, &bias = info.consts[node.operands[2]]->data;
+  const auto &mean = info.consts[node.operands[3]]->data, &var = info.consts[node.operands[4]]->data;
+  double eps = node.attrs.getFloat("epsilon");
+  const Shape &s = info.shape(node.operands[0]);
+  std::int64_t channels = s[1], plane = numElements(s) / s[0] / channels;
+  Interval y{x.lo, x.hi};
+  for (std::int64_t c = 0; c < channels; ++c) {
+    double sl = fp::sqrtDown(fp::addDown(var[c], eps)), sh = fp::sqrtUp(fp::addUp(var[c], eps));
+    double kl, kh;
+    divInterval(scale[c], scale[c], sl, sh, kl, kh);
+    for (std::int64_t b = 0; b < s[0]; ++b)
+      for (std::int64_t p = 0; p < plane; ++p) {
+        std::size_t i = (b * channels + c) * plane + p;
+        double dl = fp::subDown(x.lo[i], mean[c]), dh = fp::subUp(x.hi[i], mean[c]), pl, ph;
+        mulInterval(dl, dh, kl, kh, pl, ph);
+        y.lo[i] = fp::addDown(pl, bias[c]);
+        y.hi[i] = fp::addUp(ph, bias[c]);
+      }
+  }
+  return y;
+}
+
+// softmax_i in [e^{l_i} / (e^{l_i} + sum_{j!=i} e^{u_j}), e^{u_i} / (e^{u_i} + sum_{j!=i} e^{l_j})],
+// shifted by the row's largest upper bound so nothing overflows.
+Interval softmax(const GraphInfo &info, const Node &node, const Interval &x) {
+  const Shape &s = info.shape(node.operands[0]);
+  std::int64_t axis;
+  normalizeAxis(node.attrs.getInt("axis"), s.size(), axis);
+  std::int64_t len = s[axis], inner = 1;
+  for (std::size_t d = axis + 1; d < s.size(); ++d)
+    inner *= s[d];
+  std::int64_t outer = numElements(s) / len / inner;
+  Interval y{x.lo, x.hi};
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t in = 0; in < inner; ++in) {
+      auto at = [&](std::int64_t j) { return (o * len + j) * inner + in; };
+      double shift = -kInf;
+      for (std::int64_t j = 0; j < len; ++j)
+        shift = std::max(shift, x.hi[at(j)]);
+      if (!std::isfinite(shift)) {
+        for (std::int64_t j = 0; j < len; ++j) {
+          y.lo[at(j)] = 0;
+          y.hi[at(j)] = 1;
+        }
+        continue;
+      }
+      std::vector<double> el(len), eh(len);
+      fp::SumDown sumL;
+      fp::SumUp sumH;
+      for (std::int64_t j = 0; j < len; ++j) {
+        el[j] = std::max(0.0, fp::libmDown(std::exp(fp::subDown(x.lo[at(j)], shift))));
+        eh[j] = fp::libmUp(std::exp(fp::subUp(x.hi[at(j)], shift)));
+        sumL.add(el[j]);
+        sumH.add(eh[j]);
+      }
+      for (std::int64_t j = 0; j < len; ++j) {
+        // Denominators: own term plus the others' opposite bounds.
+        double othersHi = std::max(0.0, fp::subUp(sumH.value(), eh[j]) + 0), othersLo = std::max(0.0, fp::subDown(sumL.value(), el[j]));
+        // subUp/subDown of the rounded totals over-/under-estimate the others' sums.
+        double denLo = fp::addUp(el[j], othersHi), denHi = fp::addDown(eh[j], othersLo);
+        y.lo[at(j)] = std::clamp(fp::divDown(el[j], denLo), 0.0, 1.0);
+        y.hi[at(j)] = denHi <= 0 ? 1.0 : std::clamp(fp::divUp(eh[j], denHi), 0.0, 1.0);
+      }
+    }
+  return y;
+}
+
+// (x - mean) / sqrt(var + eps) * scale + bias with every part an outward interval:
+// x_i - mean = x_i (1 - 1/N) - sum_{j!=i} x_j / N; var from the intervals of the squares.
+Interval layerNorm(const GraphInfo &info, const Node &node, const Interval &x, const std::vector<Interval> &all) {
+  const Shape &s = info.shape(node.operands[0]);
+  std::int64_t axis;
+  normalizeAxis(node.attrs.getInt("axis"), s.size(), axis);
+  Shape normalized(s.begin() + axis, s.end());
+  std::int64_t inner = numElements(normalized), outer = numElements(s) / std::max<std::int64_t>(inner, 1);
+  double eps = node.attrs.getFloat("epsilon");
+  Interval scale = intervalOf(info, node.operands[1], all);
+  std::vector<std::int64_t> is = broadcastIndex(info.shape(node.operands[1]), normalized);
+  Interval bias;
+  std::vector<std::int64_t> ib;
+  if (node.operands.size() == 3) {
+    bias = intervalOf(info, node.operands[2], all);
+    ib = broadcastIndex(info.shape(node.operands[2]), normalized);
+  }
+  double N = static_cast<double>(inner);
+  Interval y{x.lo, x.hi};
+  for (std::int64_t o = 0; o < outer; ++o) {
+    const double *xl = x.lo.data() + o * inner, *xh = x.hi.data() + o * inner;
+    fp::SumDown totL;
+    fp::SumUp totH;
+    for (std::int64_t i = 0; i < inner; ++i) {
+      totL.add(xl[i]);
+      totH.add(xh[i]);
+    }
+    double sumL = totL.value(), sumH = totH.value();
+    std::vector<double> dl(inner), dh(inner);
+    fp::SumDown varL;
+    fp::SumUp varH;
+    for (std::int64_t i = 0; i < inner; ++i) {
+      // x_i - mean = x_i (N-1)/N - (sum - x_i)/N, the two parts independent.
+      double othersL = fp::subDown(sumL, xl[i]), othersH = fp::subUp(sumH, xh[i]);
+      double f = fp::divDown(N - 1, N), fh = fp::divUp(N - 1, N), al, ah;
+      mulInterval(xl[i], xh[i], f, fh, al, ah);
+      dl[i] = fp::subDown(al, fp::divUp(othersH, N));
+      dh[i] = fp::subUp(ah, fp::divDown(othersL, N));
+      double ql = (dl[i] <= 0 && dh[i] >= 0) ? 0 : std::min(fp::mulDown(dl[i], dl[i]), fp::mulDown(dh[i], dh[i]));
+      double qh = std::max(fp::mulUp(dl[i], dl[i]), fp::mulUp(dh[i], dh[i]));
+      varL.add(ql);
+      varH.add(qh);
+    }
+    double vl = std::max(0.0, fp::divDown(varL.value(), N)), vh = fp::divUp(varH.value(), N);
+    double rl = fp::divDown(1.0, fp::sqrtUp(fp::addUp(vh, eps))), rh = fp::divUp(1.0, fp::sqrtDown(fp::addDown(vl, eps)));
+    for (std::int64_t i = 0; i < inner; ++i) {
+      double nl, nh, pl, ph;
+      mulInterval(dl[i], dh[i], rl, rh, nl, nh);
+      // |x_i - mean| / sd <= sqrt(N - 1) whatever the variance (Samuelson).
+      double cap = fp::sqrtUp(N - 1 > 0 ? N - 1 : 0);
+      nl = std::max(nl, -cap);
+      nh = std::min(nh, cap);
+      mulInterval(nl, nh, scale.lo[is[i]], scale.hi[is[i]], pl, ph);
+      if (!ib.empty()) {
+        pl = fp::addDown(pl, bias.lo[ib[i]]);
+        ph = fp::addUp(ph, bias.hi[ib[i]]);
+      }
+      y.lo[o * inner + i] = pl;
+      y.hi[o * inner + i] = ph;
+    }
+  }
+  return y;
+}
+
+Interval reduce(const GraphInfo &info, const Node &node, const Interval &x) {
+  std::vector<std::int64_t> index = reduceIndex(info.shape(node.operands[0]), node.attrs.getInts("axes"));
+  std::size_t n = info.size(node.results[0]);
+  std::vector<fp::SumDown> lo(n);
+  std::vector<fp::SumUp> hi(n);
+  for (std::size_t i = 0; i < index.size(); ++i) {
+    lo[index[i]].add(x.lo[i]);
+    hi[index[i]].add(x.hi[i]);
+  }
+  double count = static_cast<double>(index.size() / std::max<std::size_t>(n, 1));
+  Interval y{std::vector<double>(n), std::vector<double>(n)};
+  for (std::size_t o = 0; o < n; ++o) {
+    y.lo[o] = lo[o].value();
+    y.hi[o] = hi[o].value();
+    if (node.op == Op::ReduceMean) {
+      y.lo[o] = fp::divDown(y.lo[o], count);
+      y.hi[o] = fp::divUp(y.hi[o], count);
+    }
+  }
+  return y;
+}
+
+} // namespace
+
+Interval ibpNode(const GraphInfo &info, NodeId id, const std::vector<Interval> &intervals) {
+  const Node &node = info.graph.node(id);
+  auto operand = [&](std::size_t k) { return intervalOf(info, node.operands[k], intervals); };
+  switch (node.op) {
+  case Op::Input:
+  case Op::Const:
+    GAMMA_ASSERT(false, "sources have no IBP rule");
+  case Op::Relu: {
+    Interval y = operand(0);
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      y.lo[i] = std::max(y.lo[i], 0.0);
+      y.hi[i] = std::max(y.hi[i], 0.0);
+    }
+    return y;
+  }
+  case Op::Sigmoid:
+    return monotone(operand(0), sigmoid, 0.0, 1.0);
+  case Op::Tanh:
+    return monotone(operand(0), [](double v) { return std::tanh(v); }, -1.0, 1.0);
+  case Op::Exp:
+    return monotone(operand(0), [](double v) { return std::exp(v); }, 0.0, kInf);
+  case Op::Log: {
+    Interval x = operand(0);
+    for (double &v : x.lo)
+      v = v < 0 ? 0 : v; // log is only defined for x >= 0: bound it there (-inf at 0)
+    return monotone(x, [](double v) { return std::log(v); }, -kInf, kInf);
+  }
+  case Op::Erf:
+    return monotone(operand(0), [](double v) { return std::erf(v); }, -1.0, 1.0);
+  case Op::Sqrt: {
+    Interval x = operand(0), y = x;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      y.lo[i] = fp::sqrtDown(x.lo[i]); // sqrt is correctly rounded: one ulp outward
+      y.hi[i] = fp::sqrtUp(x.hi[i]);
+    }
+    return y;
+  }
+  case Op::Neg: {
+    Interval x = operand(0);
+    Interval y{x.hi, x.lo};
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      y.lo[i] = -x.hi[i];
+      y.hi[i] = -x.lo[i];
+    }
+    return y;
+  }
+  case Op::Abs: {
+    Interval x = operand(0), y = x;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      double l = x.lo[i], u = x.hi[i];
+      y.lo[i] = l >= 0 ? l : (u <= 0 ? -u : 0.0);
+      y.hi[i] = std::max(std::fabs(l), std::fabs(u));
+    }
+    return y;
+  }
+  case Op::Add:
+  case Op::Sub:
+  case Op::Mul:
+  case Op::Div:
+  case Op::Pow:
+    return binary(info, node, operand(0), operand(1));
+  case Op::MatMul:
+    return matmul(info, node, operand(0), operand(1));
+  case Op::Conv:
+    if (info.bounded[node.operands[1]] || (node.operands.size() == 3 && info.bounded[node.operands[2]]))
+      fail(info.where(id), "conv with input-dependent weights cannot be bounded");
+    return conv(info, id, operand(0));
+  case Op::BatchNorm:
+    for (std::size_t k = 1; k < 5; ++k)
+      if (info.bounded[node.operands[k]])
+        fail(info.where(id), "batch_norm with input-dependent parameters cannot be bounded");
+    return batchNorm(info, node, operand(0));
+  case Op::MaxPool:
+  case Op::AveragePool:
+    return pool(info, id, operand(0));
+  case Op::Softmax:
+    return softmax(info, node, operand(0));
+  case Op::LayerNorm:
+    return layerNorm(info, node, operand(0), intervals);
+  case Op::ReduceMean:
+  case Op::ReduceSum:
+    return reduce(info, node, operand(0));
+  case Op::Reshape:
+    return operand(0);
+  case Op::Transpose:
+  case Op::Concat:
+  case Op::Slice:
+  case Op::Gather: {
+    MovementMap map = movementMap(info, id);
+    std::vector<Interval> ops;
+    for (std::size_t k = 0; k < node.operands.size(); ++k)
+      ops.push_back(node.op == Op::Gather && k == 1 ? Interval{} : operand(k));
+    std::size_t n = map.element.size();
+    Interval y{std::vector<double>(n), std::vector<double>(n)};
+    for (std::size_t i = 0; i < n; ++i) {
+      y.lo[i] = ops[map.operand[i]].lo[map.element[i]];
+      y.hi[i] = ops[map.operand[i]].hi[map.element[i]];
+    }
+    return y;
+  }
+  }
+  GAMMA_ASSERT(false, "unhandled op");
+}
+
+} // namespace gm::bounds
