@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -74,11 +75,28 @@ public:
   Timeout() : std::runtime_error("timeout") {}
 };
 
+struct GraphInfo;
+
+// A graph read once for bounding: constant subgraphs folded, users and index
+// maps known. Refers to the graph, which must outlive it. Build one per
+// network and reuse it across properties.
+class Network {
+public:
+  explicit Network(const Graph &graph);
+  ~Network();
+  Network(Network &&) noexcept;
+  const GraphInfo &info() const { return *info_; }
+
+private:
+  std::unique_ptr<GraphInfo> info_;
+};
+
 // Bounds on the single output of `graph` over `box`, and on `spec`'s rows when
 // given. Throws InputError when the graph has other than one input and one
 // output, when the box does not fit the input, or when the method cannot bound
 // an op; Timeout when the deadline passes.
 Result computeBounds(const Graph &graph, const Box &box, const Spec *spec, const Options &options);
+Result computeBounds(const Network &network, const Box &box, const Spec *spec, const Options &options);
 
 // Checks up front that `method` can bound every op of `graph` (the same
 // InputError computeBounds would throw, without computing anything).

@@ -134,8 +134,17 @@ void checkSupported(const Graph &graph, Method method) {
     }
 }
 
+Network::Network(const Graph &graph) : info_(std::make_unique<GraphInfo>(graph)) {}
+Network::~Network() = default;
+Network::Network(Network &&) noexcept = default;
+
 Result computeBounds(const Graph &graph, const Box &box, const Spec *spec, const Options &options) {
-  GraphInfo info(graph);
+  return computeBounds(Network(graph), box, spec, options);
+}
+
+Result computeBounds(const Network &network, const Box &box, const Spec *spec, const Options &options) {
+  const GraphInfo &info = network.info();
+  const Graph &graph = info.graph;
   std::size_t nIn = info.size(info.input), nOut = info.size(info.output);
   if (box.lower.size() != nIn || box.upper.size() != nIn)
     fail("", "the input box has {} bounds but the model input {} has {} elements", box.lower.size(),
@@ -151,7 +160,12 @@ Result computeBounds(const Graph &graph, const Box &box, const Spec *spec, const
   }
   bool crown = options.method != Method::Ibp;
   if (crown)
-    checkSupported(graph, options.method);
+    for (NodeId n = 0; n < graph.numNodes(); ++n)
+      if (info.bounded[graph.node(n).results[0]]) {
+        std::string why = crownUnsupported(info, n);
+        if (!why.empty())
+          fail(info.where(n), "{}", why);
+      }
   const auto *deadline = &options.deadline;
 
   std::size_t numValues = graph.numValues();

@@ -207,13 +207,12 @@ private:
     const Interval &b = in_.bounds[x];
     GAMMA_ASSERT(b.size() == info_.size(x), "relaxed value without intermediate bounds");
     Lines lines = relax(node.op, b.lo, b.hi, exponent);
-    const std::vector<double> &A = materialize(y);
+    std::vector<double> M = std::move(materialize(y)); // rewritten in place
     std::size_t n = info_.size(y);
-    std::vector<double> M(R_ * n);
     for (std::size_t r = 0; r < R_; ++r) {
       double s = 0, absB = 0, absK = 0;
       for (std::size_t j = 0; j < n; ++j) {
-        double a = A[r * n + j];
+        double a = M[r * n + j];
         if (a == 0)
           continue;
         double k = a > 0 ? lines.kl[j] : lines.ku[j], c = a > 0 ? lines.bl[j] : lines.bu[j];
@@ -285,8 +284,16 @@ private:
     }
     const std::vector<double> &A = materialize(y);
     std::size_t n = info_.size(y);
+    int moveTo = -1; // an operand that can take A_y as it is, after the others
     for (int k = 0; k < 2; ++k) {
       ValueId v = node.operands[k];
+      if (moveTo < 0 && info_.bounded[v] && sign[k] > 0 && info_.shape(v) == ys && node.operands[0] != node.operands[1])
+        moveTo = k;
+    }
+    for (int k = 0; k < 2; ++k) {
+      ValueId v = node.operands[k];
+      if (k == moveTo)
+        continue;
       std::vector<std::int64_t> idx = broadcastIndex(info_.shape(v), ys);
       if (info_.bounded[v]) {
         spread(v, y, A, idx, sign[k], nullptr, nullptr, false);
@@ -303,6 +310,8 @@ private:
         addBias(r, sign[k] * s, abs, n);
       }
     }
+    if (moveTo >= 0)
+      accumulate(node.operands[moveTo], std::move(A_[y]));
   }
 
   void mulDiv(const Node &node, ValueId y) {
@@ -397,12 +406,13 @@ private:
       // Only the columns that carry something, and only the outputs that are
       // not multiplied by an exact zero later (inactive ReLUs below).
       std::vector<std::size_t> cols, outs;
+      std::vector<char> used(N, 0);
+      for (std::size_t r = 0; r < R_; ++r)
+        for (std::size_t j = 0; j < N; ++j)
+          used[j] |= A[r * N + j] != 0;
       for (std::size_t j = 0; j < N; ++j)
-        for (std::size_t r = 0; r < R_; ++r)
-          if (A[r * N + j] != 0) {
-            cols.push_back(j);
-            break;
-          }
+        if (used[j])
+          cols.push_back(j);
       std::vector<bool> dead = deadElements(x);
       for (std::size_t k = 0; k < K; ++k)
         if (!dead[k])

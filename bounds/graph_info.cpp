@@ -3,11 +3,24 @@
 #include "ir/error.h"
 
 #include <algorithm>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <numeric>
 
 namespace gm::bounds {
 
 GraphInfo::GraphInfo(const Graph &g) : graph(g) {
+#ifdef __GLIBC__
+  // Backward passes allocate and free coefficient matrices of megabytes per
+  // layer; keep them on the heap instead of a fresh mmap (and page faults) each time.
+  static const bool tuned = [] {
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    return true;
+  }();
+  (void)tuned;
+#endif
   std::vector<ValueId> inputs = g.inputs();
   if (inputs.size() != 1)
     fail("", "bounds need a model with exactly one input; this one has {}", inputs.size());

@@ -155,8 +155,13 @@ Interval binary(const GraphInfo &info, const Node &node, const Interval &a, cons
   return y;
 }
 
+struct IntervalView {
+  const double *lo, *hi;
+  bool point;
+};
+
 // y[.., m, n] = sum_k a[.., m, k] * b[.., k, n] with broadcast batches.
-Interval matmul(const GraphInfo &info, const Node &node, const Interval &a, const Interval &b) {
+Interval matmul(const GraphInfo &info, const Node &node, const IntervalView &a, const IntervalView &b) {
   Shape sa = info.shape(node.operands[0]), sb = info.shape(node.operands[1]);
   if (sa.size() == 1)
     sa.insert(sa.begin(), 1);
@@ -168,10 +173,37 @@ Interval matmul(const GraphInfo &info, const Node &node, const Interval &a, cons
   std::vector<std::int64_t> ia = broadcastIndex(ba, batch), ib = broadcastIndex(bb, batch);
   std::size_t numOut = ia.size() * m * n;
   Interval y{std::vector<double>(numOut), std::vector<double>(numOut)};
-  bool pointA = a.lo == a.hi, pointB = b.lo == b.hi;
+  bool pointA = a.point, pointB = b.point;
   for (std::size_t t = 0; t < ia.size(); ++t) {
-    const double *al = a.lo.data() + ia[t] * m * k, *ah = a.hi.data() + ia[t] * m * k;
-    const double *bl = b.lo.data() + ib[t] * k * n, *bh = b.hi.data() + ib[t] * k * n;
+    const double *al = a.lo + ia[t] * m * k, *ah = a.hi + ia[t] * m * k;
+    const double *bl = b.lo + ib[t] * k * n, *bh = b.hi + ib[t] * k * n;
+    if (pointB && !pointA) {
+      // Constant weights, row-major sweep: w⁺·l + w⁻·u with per-output sums
+      // and absolute sums for the error term.
+      std::vector<double> sl(n), sh(n), abs(n);
+      for (std::int64_t i = 0; i < m; ++i) {
+        std::fill(sl.begin(), sl.end(), 0.0);
+        std::fill(sh.begin(), sh.end(), 0.0);
+        std::fill(abs.begin(), abs.end(), 0.0);
+        for (std::int64_t p = 0; p < k; ++p) {
+          double xl = al[i * k + p], xh = ah[i * k + p], xm = std::max(std::fabs(xl), std::fabs(xh));
+          const double *w = bl + p * n;
+          for (std::int64_t j = 0; j < n; ++j) {
+            double wj = w[j];
+            sl[j] += wj * (wj >= 0 ? xl : xh);
+            sh[j] += wj * (wj >= 0 ? xh : xl);
+            abs[j] += std::fabs(wj) * xm;
+          }
+        }
+        for (std::int64_t j = 0; j < n; ++j) {
+          double e = fp::sumError(static_cast<std::size_t>(k), abs[j]);
+          std::size_t o = (t * m + i) * n + j;
+          y.lo[o] = fp::lowerOrInf(fp::nextDown(sl[j] - e));
+          y.hi[o] = fp::upperOrInf(fp::nextUp(sh[j] + e));
+        }
+      }
+      continue;
+    }
     for (std::int64_t i = 0; i < m; ++i)
       for (std::int64_t j = 0; j < n; ++j) {
         fp::SumDown lo;
@@ -477,8 +509,15 @@ Interval ibpNode(const GraphInfo &info, NodeId id, const std::vector<Interval> &
   case Op::Div:
   case Op::Pow:
     return binary(info, node, operand(0), operand(1));
-  case Op::MatMul:
-    return matmul(info, node, operand(0), operand(1));
+  case Op::MatMul: {
+    // Constant weights are read in place rather than copied into an interval.
+    auto view = [&](std::size_t k) {
+      ValueId v = node.operands[k];
+      return info.bounded[v] ? IntervalView{intervals[v].lo.data(), intervals[v].hi.data(), false}
+                             : IntervalView{info.consts[v]->data.data(), info.consts[v]->data.data(), true};
+    };
+    return matmul(info, node, view(0), view(1));
+  }
   case Op::Conv:
     if (info.bounded[node.operands[1]] || (node.operands.size() == 3 && info.bounded[node.operands[2]]))
       fail(info.where(id), "conv with input-dependent weights cannot be bounded");

@@ -95,6 +95,10 @@ public:
     std::vector<double> x(region_.lo.size());
     for (std::size_t i = 0; i < x.size(); ++i) {
       double t = r == 0 ? 0.5 : rng_.unit();
+      if (r > 0 && std::getenv("GM_MIX") && (r % 2 == 1 || atoi(std::getenv("GM_MIX")) == 2)) {
+        double c = rng_.unit();
+        t = c < 0.25 ? 0.0 : c < 0.5 ? 1.0 : c < 0.75 ? 0.5 : t;
+      }
       x[i] = std::clamp(region_.lo[i] + t * (region_.hi[i] - region_.lo[i]), region_.lo[i], region_.hi[i]);
     }
     double scale = std::getenv("GM_MS") ? std::pow(atof(std::getenv("GM_MS")), r % 4) : 1.0;

@@ -3,6 +3,7 @@
 #include "ir/error.h"
 #include "ir/interp/interpreter.h"
 
+#include <chrono>
 #include <cmath>
 
 namespace gm {
@@ -67,16 +68,28 @@ std::optional<Counterexample> falsifyBySampling(const Graph &graph, const vnnlib
                                                 const FalsifyOptions &options) {
   checkPropertyFits(graph, property);
   Rng rng{options.seed};
+  // Disjuncts over the same box (robustness properties: one per class) share
+  // every evaluated point.
+  std::vector<bool> done(property.disjuncts.size(), false);
   for (std::size_t k = 0; k < property.disjuncts.size(); ++k) {
+    if (done[k])
+      continue;
     const vnnlib::Disjunct &d = property.disjuncts[k];
+    std::vector<std::size_t> group;
+    for (std::size_t j = k; j < property.disjuncts.size(); ++j)
+      if (!done[j] && property.disjuncts[j].lower == d.lower && property.disjuncts[j].upper == d.upper) {
+        group.push_back(j);
+        done[j] = true;
+      }
     std::size_t n = d.lower.size();
     for (std::size_t i = 0; i < n; ++i)
       if (!std::isfinite(d.lower[i]) || !std::isfinite(d.upper[i]))
         fail(property.path, "input X_{} is unbounded; gamma needs a box", i);
     auto tryPoint = [&](const std::vector<double> &x) -> std::optional<Counterexample> {
       std::vector<double> y = evaluateFlat(graph, x);
-      if (violates(d, x, y))
-        return Counterexample{k, x, y};
+      for (std::size_t j : group)
+        if (violates(property.disjuncts[j], x, y))
+          return Counterexample{j, x, y};
       return std::nullopt;
     };
     std::vector<double> x(n);
@@ -92,6 +105,8 @@ std::optional<Counterexample> falsifyBySampling(const Graph &graph, const vnnlib
           return c;
       }
     for (std::size_t s = 0; s < options.samples; ++s) {
+      if (options.deadline && std::chrono::steady_clock::now() > *options.deadline)
+        return std::nullopt;
       for (std::size_t i = 0; i < n; ++i)
         x[i] = std::min(d.upper[i], d.lower[i] + rng.unit() * (d.upper[i] - d.lower[i]));
       if (auto c = tryPoint(x))

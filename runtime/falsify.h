@@ -7,6 +7,7 @@
 #include "frontend/vnnlib/vnnlib.h"
 #include "ir/graph.h"
 
+#include <chrono>
 #include <optional>
 #include <vector>
 
@@ -21,6 +22,7 @@ struct Counterexample {
 struct FalsifyOptions {
   std::size_t samples = 1000; // uniform samples per disjunct
   std::uint64_t seed = 1;
+  std::optional<std::chrono::steady_clock::time_point> deadline; // stop sampling (nullopt result) once passed
 };
 
 // Checks that the property's variable counts match the model (InputError if not).

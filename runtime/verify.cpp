@@ -59,6 +59,7 @@ VerifyReport verifyProperty(const Graph &graph, const vnnlib::Property &property
   bopts.deadline = deadline;
   bool timedOut = false;
   bool allRefuted = true;
+  bounds::Network network(graph);
   std::vector<bool> done(property.disjuncts.size(), false);
   try {
     for (std::size_t k = 0; k < property.disjuncts.size(); ++k) {
@@ -95,7 +96,7 @@ VerifyReport verifyProperty(const Graph &graph, const vnnlib::Property &property
         empty = empty || d.lower[i] > d.upper[i];
       bounds::Result res;
       if (!empty)
-        res = bounds::computeBounds(graph, widened(d), &spec, bopts);
+        res = bounds::computeBounds(network, widened(d), &spec, bopts);
       std::size_t r = 0;
       for (std::size_t j : group) {
         DisjunctReport &dr = report.disjuncts[j];
@@ -143,14 +144,19 @@ VerifyReport verifyProperty(const Graph &graph, const vnnlib::Property &property
       open.disjuncts.push_back(property.disjuncts[k]);
       openIndex.push_back(k);
     }
+  Clock::time_point searchEnd =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.searchSeconds));
+  if (deadline && *deadline < searchEnd)
+    searchEnd = *deadline;
   FalsifyOptions sampling;
   sampling.samples = options.samples;
   sampling.seed = options.seed;
+  sampling.deadline = searchEnd;
   std::optional<Counterexample> cex = falsifyBySampling(graph, open, sampling);
-  if (!cex && options.attack && !(deadline && Clock::now() > *deadline)) {
+  if (!cex && options.attack && Clock::now() < searchEnd) {
     AttackOptions attack;
     attack.seed = options.seed;
-    attack.deadline = deadline;
+    attack.deadline = searchEnd;
     cex = attackProperty(graph, open, attack);
   }
   if (cex) {

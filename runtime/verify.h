@@ -25,6 +25,7 @@ struct VerifyOptions {
   bool intersectIbp = false;
   double timeoutSeconds = 0; // 0: none
   std::size_t samples = 1000;
+  double searchSeconds = 10; // time for the counterexample search, within the timeout
   std::uint64_t seed = 1;
   bool attack = true;
 };

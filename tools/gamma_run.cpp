@@ -147,7 +147,7 @@ int main(int argc, char **argv) {
   std::size_t samples = 1000;
   std::uint64_t seed = 1;
   bool json = false, intersectIbp = false, noAttack = false;
-  double timeout = 0, epsilon = -1;
+  double timeout = 0, epsilon = -1, searchTime = 10;
   long long label = -1;
   app.add_option("MODEL", model, "model: .onnx, .gir or 'demo' (the default)");
   app.add_option("PROPERTY", property, "VNNLIB property (the demo has a built-in one)")->check(CLI::ExistingFile);
@@ -168,6 +168,8 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(std::size_t(0), std::size_t(100000000)));
   app.add_option("--seed", seed, "seed of the sampler and the attack");
   app.add_flag("--no-attack", noAttack, "skip the gradient attack (sampling only)");
+  app.add_option("--search-time", searchTime, "seconds for the counterexample search (within --timeout)")
+      ->check(CLI::Range(0.0, 1e9));
   app.add_flag("--json", json, "print the result as JSON (schema in docs/CLI.md)");
   app.set_version_flag("--version", tools::versionText("gamma-run"));
 
@@ -233,6 +235,7 @@ int main(int argc, char **argv) {
     options.samples = samples;
     options.seed = seed;
     options.attack = !noAttack;
+    options.searchSeconds = searchTime;
     VerifyReport report = verifyProperty(graph, prop, options);
     if (!resultFile.empty())
       tools::writeOutput(resultFile, vnncompResult(report));
