@@ -83,16 +83,21 @@ double deficit(const Fn &fn, int sign, double k, double b, double l, double u, d
       worst = std::min({worst, gLow(a), gLow(c)});
       return;
     }
-    double y = std::clamp(hint, a, c);
-    double d = fn.df(y);
-    double slack = std::fabs(d) * 0x1p-40 + 0x1p-1000; // derivative's evaluation error
-    double gl = sign * (d - k) - slack, gh = sign * (d - k) + slack;
-    // min over x in [a, c] of g'(y) (x - y), g'(y) in [gl, gh]
-    double lo = kInf;
-    for (double gp : {gl, gh})
-      for (double dx : {fp::subDown(a, y), fp::subUp(c, y)})
-        lo = std::min(lo, fp::mulDown(gp, dx));
-    worst = std::min(worst, fp::addDown(gLow(y), lo));
+    // Each y gives a valid bound; the line's tangent point and the piece's
+    // ends (where a chord touches) are the candidates, the best one counts.
+    double best = -kInf;
+    for (double y : {std::clamp(hint, a, c), a, c}) {
+      double d = fn.df(y);
+      double slack = std::fabs(d) * 0x1p-40 + 0x1p-1000; // derivative's evaluation error
+      double gl = sign * (d - k) - slack, gh = sign * (d - k) + slack;
+      // min over x in [a, c] of g'(y) (x - y), g'(y) in [gl, gh]
+      double lo = kInf;
+      for (double gp : {gl, gh})
+        for (double dx : {fp::subDown(a, y), fp::subUp(c, y)})
+          lo = std::min(lo, fp::mulDown(gp, dx));
+      best = std::max(best, fp::addDown(gLow(y), lo));
+    }
+    worst = std::min(worst, best);
   };
   if (fn.convexLeft == fn.convexRight) {
     piece(l, u, fn.convexLeft);
