@@ -5,7 +5,9 @@
 //   <reference file>/<profile>/<noC|C>
 // with the profile named as in shared/reference (ibp, pure, pure_ibp), so
 // bench/compare_reference.sh can set each against auto_LiRPA's time for the
-// same case. Model loading is not timed, as in the reference timings.
+// same case. Model loading and reading the graph for bounding (bounds::Network)
+// are not timed, as auto_LiRPA's BoundedModule construction is not in the
+// reference timings.
 //
 // The shared material is found through GAMMA_SHARED_DIR, else the directory
 // the build was configured with, else ../shared; without it nothing runs.

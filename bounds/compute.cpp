@@ -47,7 +47,10 @@ std::vector<ValueId> relaxedOperands(const GraphInfo &info, const Node &node) {
 
 // Ops IBP-with-spec folds the rows through (auto_LiRPA merges C into the last
 // linear layer); everything else is concretised against its interval.
-bool foldsSpec(const GraphInfo &info, const Node &node) {
+bool foldsSpec(const GraphInfo &info, NodeId id) {
+  const Node &node = info.graph.node(id);
+  if (!crownUnsupported(info, id).empty())
+    return false;
   switch (node.op) {
   case Op::MatMul:
     return !(info.bounded[node.operands[0]] && info.bounded[node.operands[1]]);
@@ -227,7 +230,7 @@ Result computeBounds(const Network &network, const Box &box, const Spec *spec, c
     std::vector<bool> cut(numValues, false);
     for (NodeId n = 0; n < graph.numNodes(); ++n) {
       ValueId v = graph.node(n).results[0];
-      cut[v] = info.bounded[v] && graph.node(n).op != Op::Input && !foldsSpec(info, graph.node(n));
+      cut[v] = info.bounded[v] && graph.node(n).op != Op::Input && !foldsSpec(info, n);
     }
     BackwardInputs in{info, box, cur, cur, &cut, deadline};
     takeRows(backward(in, out, 2 * m, &rows.out, rows.in.empty() ? nullptr : &rows.in, rows.constants));

@@ -446,7 +446,7 @@ private:
   void matmulLeft(const ref::Tensor &W, ValueId x, ValueId y) {
     std::size_t Mr = W.shape[W.shape.size() - 2], K = W.shape.back();
     const Shape &xs = info_.shape(x);
-    std::size_t N = static_cast<std::size_t>(xs.back());
+    std::size_t N = xs.size() >= 2 ? static_cast<std::size_t>(xs.back()) : 1;
     std::size_t Bt = info_.size(x) / (K * N);
     std::vector<double> v(Bt * Mr * N, 0.0);
     for (std::size_t bt = 0; bt < Bt; ++bt)
@@ -603,8 +603,22 @@ private:
     std::size_t ny = info_.size(y);
     for (std::size_t k = 0; k < node.operands.size(); ++k) {
       ValueId x = node.operands[k];
-      if (!info_.bounded[x] || (node.op == Op::Gather && k == 1))
+      if (node.op == Op::Gather && k == 1)
         continue;
+      if (!info_.bounded[x]) { // a constant piece (concat of a constant): into the bias
+        const std::vector<double> &c = info_.consts[x]->data;
+        for (std::size_t r = 0; r < R_; ++r) {
+          double s = 0, abs = 0;
+          for (std::size_t i = 0; i < ny; ++i)
+            if (map.operand[i] == k) {
+              double t = A[r * ny + i] * c[map.element[i]];
+              s += t;
+              abs += std::fabs(t);
+            }
+          addBias(r, s, abs, ny);
+        }
+        continue;
+      }
       std::vector<std::int64_t> idx(ny, -1);
       for (std::size_t i = 0; i < ny; ++i)
         if (map.operand[i] == k)

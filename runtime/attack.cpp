@@ -1,16 +1,29 @@
 // Projected signed-gradient descent on the margin  max_r row_r(x, y(x))  of
-// each disjunct. The max makes one row active at a time: its gradient is the
-// only one that can lower the margin at this point, so one backward pass per
-// step suffices. Signed steps (an L-infinity steepest descent) scale with the
-// box width per coordinate, so coordinates of very different ranges (ACAS Xu)
-// move at the same relative pace.
+// each disjunct; the margin is <= 0 exactly where every row holds.
+//
+// Why this shape of search (tried on the VNN-COMP ACAS Xu and MNIST sat
+// instances):
+// - The max makes one row active at a time; its gradient is the only one that
+//   can lower the margin there, so a step costs one forward and one backward
+//   pass.
+// - Steps are signed (L-infinity steepest descent) and sized per coordinate as
+//   a fraction of the box width, so inputs of very different ranges move at the
+//   same relative pace.
+// - A step is kept only if it lowers the margin; otherwise all steps halve and
+//   the descent retries from the same point. Kept steps grow per coordinate
+//   while the gradient's sign holds and halve where it flips (Rprop). ACAS Xu's
+//   violating regions are thin slabs in one angle (about 1/50 of its range)
+//   surrounded by plateaus where that coordinate's gradient is 0; fixed-pace
+//   signed steps jump over them, adaptive ones settle in.
+// - Starts alternate between random vertices of the box (where L-infinity
+//   attacks on image classifiers end up) and points whose coordinates are each
+//   a bound, the centre or uniform (ACAS Xu witnesses mix all three).
 #include "runtime/attack.h"
 
 #include "ir/interp/gradient.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <numeric>
 
@@ -69,13 +82,13 @@ double rowValue(const vnnlib::Row &row, const std::vector<double> &x, const std:
 
 enum class Outcome { Found, NotFound, OutOfTime };
 
-struct Shared {
+struct Search {
   const Graph &graph;
   const AttackOptions &options;
   ref::GradientEvaluator gradient;
   Shape shape;
   std::size_t numOutputs = 0;
-  std::optional<Counterexample> found;
+  std::optional<Counterexample> found = {};
 
   bool expired() const { return options.deadline && Clock::now() >= *options.deadline; }
 };
@@ -83,31 +96,32 @@ struct Shared {
 // The search state of one disjunct, kept across the rounds of restarts.
 class DisjunctAttack {
 public:
-  DisjunctAttack(Shared &shared, const vnnlib::Disjunct &disjunct, std::size_t index, Region region)
-      : s_(shared), d_(disjunct), index_(index), region_(std::move(region)),
-        rng_{shared.options.seed ^ (0x632be59bd9b4e019ull * (index + 1))} {}
+  DisjunctAttack(Search &search, const vnnlib::Disjunct &disjunct, std::size_t index, Region region)
+      : s_(search), d_(disjunct), index_(index), region_(std::move(region)),
+        rng_{search.options.seed ^ (0x632be59bd9b4e019ull * (index + 1))} {}
 
   double bestMargin() const { return bestMargin_; }
-  void debug() const { fprintf(stderr, "disjunct %zu best %g at", index_, bestMargin_); for (double v : best_) fprintf(stderr, " %.5f", v); fprintf(stderr, "\n"); }
 
-  // Restart 0 starts at the box centre, the others at seeded uniform points.
+  // Restart 0 starts at the box centre; odd restarts at a random vertex; even
+  // ones with each coordinate at a bound, the centre or uniform. Every fourth
+  // takes a finer first step, for regions thinner than a quarter-width jump.
   Outcome restart(int r) {
     std::vector<double> x(region_.lo.size());
     for (std::size_t i = 0; i < x.size(); ++i) {
-      double t = r == 0 ? 0.5 : rng_.unit();
-      if (r > 0 && std::getenv("GM_MIX") && (r % 2 == 1 || atoi(std::getenv("GM_MIX")) == 2)) {
-        double c = rng_.unit();
-        t = c < 0.25 ? 0.0 : c < 0.5 ? 1.0 : c < 0.75 ? 0.5 : t;
+      double t = 0.5;
+      if (r > 0) {
+        double kind = rng_.unit(), u = rng_.unit();
+        if (r % 2 == 1)
+          t = kind < 0.5 ? 0.0 : 1.0;
+        else
+          t = kind < 0.25 ? 0.0 : kind < 0.5 ? 1.0 : kind < 0.75 ? 0.5 : u;
       }
       x[i] = std::clamp(region_.lo[i] + t * (region_.hi[i] - region_.lo[i]), region_.lo[i], region_.hi[i]);
     }
-    double scale = std::getenv("GM_MS") ? std::pow(atof(std::getenv("GM_MS")), r % 4) : 1.0;
-    return descend(x, 0.25 * scale);
+    return descend(x, r % 4 == 2 ? 1.0 / 16 : 1.0 / 4);
   }
 
-  // The best point of all restarts is where the margin came closest to zero;
-  // a last descent with finer steps from there catches regions narrower than
-  // the restarts' final steps.
+  // The best point over all restarts, once more with fine steps.
   Outcome refine() {
     if (best_.empty() || !std::isfinite(bestMargin_))
       return Outcome::NotFound;
@@ -136,15 +150,7 @@ private:
   Point evaluate(const std::vector<double> &x) {
     Point p;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      std::vector<double> w = rowWeights(active_);
-      if (std::getenv("GM_OBJ") && !lastOut_.empty()) {
-        std::fill(w.begin(), w.end(), 0.0);
-        for (std::size_t r = 0; r < d_.rows.size(); ++r)
-          if (rowValue(d_.rows[r], x, lastOut_) > -1e-3 * atof(std::getenv("GM_OBJ")))
-            for (auto [j, c] : d_.rows[r].y) w[j] += c;
-      }
-      ref::GradientResult g = s_.gradient(ref::Tensor{s_.shape, x}, w);
-      lastOut_ = g.outputs;
+      ref::GradientResult g = s_.gradient(ref::Tensor{s_.shape, x}, rowWeights(active_));
       double margin = -kInf;
       std::size_t argmax = active_;
       for (std::size_t r = 0; r < d_.rows.size(); ++r) {
@@ -169,111 +175,72 @@ private:
     return p;
   }
 
-  // A point whose margin says "counterexample" is confirmed on a fresh
-  // evaluation by the interpreter, the check every returned point passes.
-  bool confirm(const std::vector<double> &x, const Point &p) {
-    if (!violates(d_, x, p.outputs))
-      return false;
-    std::vector<double> y = evaluateFlat(s_.graph, x);
-    if (!violates(d_, x, y))
-      return false;
-    s_.found = Counterexample{index_, x, std::move(y)};
-    return true;
-  }
-
-  // Signed-gradient descent from x. Each coordinate has its own step, a
-  // fraction of its width: it grows while the gradient's sign holds and halves
-  // when the sign flips (Rprop), and all steps also shrink geometrically to
-  // 1/1000 over the run. A coordinate that overshoots a thin violating slab
-  // (ACAS Xu's regions are thin in one angle) thus settles into it instead of
-  // jumping across it at a fixed pace.
-  Outcome descend(std::vector<double> &x, double firstStep) {
-    if (std::getenv("GM_BT")) return descendBt(x, firstStep);
-    int steps = std::max(s_.options.steps, 1);
-    double decay = std::pow(1e-3, 1.0 / std::max(steps - 1, 1));
-    std::size_t n = x.size();
-    std::vector<double> step(n), lastSign(n, 0.0);
-    for (std::size_t i = 0; i < n; ++i)
-      step[i] = firstStep * (region_.hi[i] - region_.lo[i]);
-    for (int k = 0; k <= steps; ++k) {
-      if (s_.expired())
-        return Outcome::OutOfTime;
-      Point p = evaluate(x);
-      if (p.margin <= 0 && confirm(x, p))
-        return Outcome::Found;
-      if (p.margin < bestMargin_) {
-        bestMargin_ = p.margin;
-        best_ = x;
-      }
-      if (k == steps || !std::isfinite(p.margin))
-        break;
-      for (std::size_t i = 0; i < n; ++i) {
-        double g = p.gradient[i];
-        if (g == 0 || std::isnan(g))
-          continue;
-        double sign = g > 0 ? 1.0 : -1.0;
-        if (sign * lastSign[i] < 0)
-          step[i] *= 0.5;
-        else if (sign * lastSign[i] > 0)
-          step[i] = std::min(step[i] * 1.2, 0.5 * (region_.hi[i] - region_.lo[i]));
-        lastSign[i] = sign;
-        x[i] = std::clamp(x[i] - sign * step[i], region_.lo[i], region_.hi[i]);
-        step[i] *= decay;
-      }
+  // Evaluates x and keeps the best point. A point whose margin says
+  // "counterexample" is confirmed on a fresh evaluation by the interpreter,
+  // the check every returned point passes, and recorded in s_.found.
+  Point visit(const std::vector<double> &x) {
+    Point p = evaluate(x);
+    if (p.margin < bestMargin_) {
+      bestMargin_ = p.margin;
+      best_ = x;
     }
-    return Outcome::NotFound;
+    if (p.margin <= 0 && violates(d_, x, p.outputs)) {
+      std::vector<double> y = evaluateFlat(s_.graph, x);
+      if (violates(d_, x, y))
+        s_.found = Counterexample{index_, x, std::move(y)};
+    }
+    return p;
   }
 
-
-  Outcome descendBt(std::vector<double> &x, double firstStep) {
-    int steps = std::max(s_.options.steps, 1);
+  // Descent from x with first steps of `firstStep` times each width; the
+  // budget is options.steps evaluations after the first.
+  Outcome descend(std::vector<double> &x, double firstStep) {
     std::size_t n = x.size();
-    std::vector<double> step(n), width(n);
+    std::vector<double> step(n), width(n), candidate(n);
     for (std::size_t i = 0; i < n; ++i) {
       width[i] = region_.hi[i] - region_.lo[i];
       step[i] = firstStep * width[i];
     }
     if (s_.expired())
       return Outcome::OutOfTime;
-    Point current = evaluate(x);
-    if (current.margin <= 0 && confirm(x, current))
+    Point current = visit(x);
+    if (s_.found)
       return Outcome::Found;
-    if (current.margin < bestMargin_) { bestMargin_ = current.margin; best_ = x; }
-    std::vector<double> candidate(n);
-    double grow = atof(std::getenv("GM_BT"));
-    for (int k = 0; k < steps; ++k) {
-      if (s_.expired())
-        return Outcome::OutOfTime;
-      if (!std::isfinite(current.margin)) break;
+    for (int k = 0; k < s_.options.steps && std::isfinite(current.margin); ++k) {
       bool moved = false;
       for (std::size_t i = 0; i < n; ++i) {
         double g = current.gradient[i];
         candidate[i] = x[i];
-        if (g == 0 || std::isnan(g)) continue;
+        // Steps below 1e-12 of the width change nothing that f64 outputs resolve.
+        if (g == 0 || std::isnan(g) || step[i] < 1e-12 * width[i])
+          continue;
         candidate[i] = std::clamp(g > 0 ? x[i] - step[i] : x[i] + step[i], region_.lo[i], region_.hi[i]);
         moved = moved || candidate[i] != x[i];
       }
-      if (!moved) break;
-      Point p = evaluate(candidate);
-      if (p.margin <= 0 && confirm(candidate, p))
+      if (!moved)
+        break; // a stationary point of the signed step: a restart does better
+      if (s_.expired())
+        return Outcome::OutOfTime;
+      Point next = visit(candidate);
+      if (s_.found)
         return Outcome::Found;
-      if (p.margin < bestMargin_) { bestMargin_ = p.margin; best_ = candidate; }
-      if (p.margin < current.margin) {
+      if (next.margin < current.margin) {
         for (std::size_t i = 0; i < n; ++i) {
-          double a = current.gradient[i], b = p.gradient[i];
-          if ((a > 0 && b < 0) || (a < 0 && b > 0)) step[i] *= 0.5;
-          else step[i] = std::min(step[i] * grow, 0.5 * width[i]);
+          double before = current.gradient[i], after = next.gradient[i];
+          bool flipped = (before > 0 && after < 0) || (before < 0 && after > 0);
+          step[i] = flipped ? 0.5 * step[i] : std::min(2.0 * step[i], 0.5 * width[i]);
         }
         x = candidate;
-        current = std::move(p);
+        current = std::move(next);
       } else {
-        for (double &v : step) v *= 0.5;
+        for (double &s : step)
+          s *= 0.5;
       }
     }
     return Outcome::NotFound;
   }
 
-  Shared &s_;
+  Search &s_;
   const vnnlib::Disjunct &d_;
   std::size_t index_;
   Region region_;
@@ -281,7 +248,6 @@ private:
   std::size_t active_ = 0;
   double bestMargin_ = kInf;
   std::vector<double> best_;
-  std::vector<double> lastOut_;
 };
 
 } // namespace
@@ -289,41 +255,38 @@ private:
 std::optional<Counterexample> attackProperty(const Graph &graph, const vnnlib::Property &property,
                                              const AttackOptions &options) {
   checkPropertyFits(graph, property);
-  Shared shared{graph, options, ref::GradientEvaluator(graph), graph.type(graph.inputs().at(0)).shape, 0, {}};
+  Search search{graph, options, ref::GradientEvaluator(graph), graph.type(graph.inputs().at(0)).shape};
   for (ValueId v : graph.outputs())
-    shared.numOutputs += static_cast<std::size_t>(graph.type(v).numElements());
+    search.numOutputs += static_cast<std::size_t>(graph.type(v).numElements());
 
   std::vector<DisjunctAttack> attacks;
   for (std::size_t k = 0; k < property.disjuncts.size(); ++k)
     if (std::optional<Region> region = searchRegion(property.disjuncts[k]))
-      attacks.emplace_back(shared, property.disjuncts[k], k, std::move(*region));
+      attacks.emplace_back(search, property.disjuncts[k], k, std::move(*region));
 
   // Rounds over the disjuncts rather than one disjunct at a time: a property
   // such as "some other class wins" is usually violated through one disjunct
-  // only, and its descent from the centre should not wait behind full budgets
-  // spent on the others. After the centre round, the disjuncts that came
-  // closest go first.
+  // only, and its descent should not wait behind full budgets spent on the
+  // others. After the centre round, the disjuncts that came closest go first.
   std::vector<std::size_t> order(attacks.size());
   std::iota(order.begin(), order.end(), 0);
-  auto run = [&](auto &&attempt) -> std::optional<Outcome> {
+  auto round = [&](auto &&attempt) {
     for (std::size_t a : order)
       if (Outcome o = attempt(attacks[a]); o != Outcome::NotFound)
         return o;
-    return std::nullopt;
+    return Outcome::NotFound;
   };
-  std::optional<Outcome> outcome;
-  for (int r = 0; r < std::max(options.restarts, 1) && !outcome; ++r) {
-    outcome = run([r](DisjunctAttack &a) { return a.restart(r); });
+  Outcome outcome = Outcome::NotFound;
+  for (int r = 0; r < options.restarts && outcome == Outcome::NotFound; ++r) {
+    outcome = round([r](DisjunctAttack &a) { return a.restart(r); });
     if (r == 0)
       std::stable_sort(order.begin(), order.end(),
                        [&](std::size_t a, std::size_t b) { return attacks[a].bestMargin() < attacks[b].bestMargin(); });
   }
-  if (!outcome)
-    outcome = run([](DisjunctAttack &a) { return a.refine(); });
-  if (std::getenv("GM_DEBUG"))
-    for (auto &a : attacks) a.debug();
+  if (outcome == Outcome::NotFound)
+    outcome = round([](DisjunctAttack &a) { return a.refine(); });
   if (outcome == Outcome::Found)
-    return shared.found;
+    return search.found;
   return std::nullopt;
 }
 
