@@ -1,5 +1,6 @@
-// Reverse-mode differentiation: one forward pass through ref::evaluateOp that
-// keeps every value, then one backward pass applying a vector-Jacobian product
+// Reverse-mode differentiation: a forward pass through ref::evaluateOp that
+// keeps every value (those that do not depend on the input are computed once,
+// by the constructor), then a backward pass applying a vector-Jacobian product
 // per node in reverse program order. Each rule mirrors the loop of the kernel it
 // differentiates (kernels_*.cpp), so the indexing is the interpreter's own;
 // movement ops are differentiated by running the kernel itself on element
@@ -80,7 +81,8 @@ void matmulVjp(const Vjp &v) {
     sb.push_back(1);
   std::int64_t m = sa[sa.size() - 2], kk = sa.back(), n = sb.back();
   Shape batchA(sa.begin(), sa.end() - 2), batchB(sb.begin(), sb.end() - 2), batch;
-  GAMMA_ASSERT(broadcastShapes(batchA, batchB, batch), "matmul batch dims do not broadcast after evaluation");
+  bool broadcasts = broadcastShapes(batchA, batchB, batch);
+  GAMMA_ASSERT(broadcasts, "matmul batch dims that evaluated do not broadcast");
   std::vector<std::int64_t> strideA = k::broadcastStrides(batchA, batch), strideB = k::broadcastStrides(batchB, batch);
   std::int64_t numBatches = k::product(batch);
   std::vector<std::int64_t> index(batch.size(), 0);
@@ -564,15 +566,20 @@ GradientResult GradientEvaluator::operator()(const Tensor &input, std::span<cons
     if (node.op == Op::Const || !varies_[node.results[0]])
       continue;
     operands.clear();
+    operands.reserve(node.operands.size());
+    // first[i]: the first position of operand i's value among the operands.
+    std::vector<std::size_t> first(node.operands.size());
     for (std::size_t i = 0; i < node.operands.size(); ++i) {
-      ValueId v = node.operands[i];
-      bool repeated = std::find(node.operands.begin(), node.operands.begin() + i, v) != node.operands.begin() + i;
-      operands.push_back(repeated ? slot(v) : std::move(slot(v)));
+      first[i] = static_cast<std::size_t>(std::find(node.operands.begin(), node.operands.end(), node.operands[i]) -
+                                          node.operands.begin());
+      if (first[i] == i)
+        operands.push_back(std::move(slot(node.operands[i])));
+      else
+        operands.push_back(operands[first[i]]);
     }
     auto restore = [&] {
-      for (std::size_t i = node.operands.size(); i-- > 0;)
-        if (std::find(node.operands.begin(), node.operands.begin() + i, node.operands[i]) ==
-            node.operands.begin() + i)
+      for (std::size_t i = 0; i < node.operands.size(); ++i)
+        if (first[i] == i)
           slot(node.operands[i]) = std::move(operands[i]);
     };
     std::vector<Tensor> results;
@@ -626,7 +633,8 @@ GradientResult GradientEvaluator::operator()(const Tensor &input, std::span<cons
       in.push_back(&slot(v));
       d.push_back(carries(v) ? gradOf(v).data() : nullptr);
     }
-    applyVjp(node, Vjp{in, slot(out), grads[out], d});
+    if (std::any_of(d.begin(), d.end(), [](double *p) { return p != nullptr; }))
+      applyVjp(node, Vjp{in, slot(out), grads[out], d});
     grads[out] = {}; // every use of `out` comes later in program order, so nothing adds to it any more
   }
 
