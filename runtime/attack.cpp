@@ -12,7 +12,7 @@
 // - A step is kept only if it lowers the margin; otherwise all steps halve and
 //   the descent retries from the same point. Kept steps grow per coordinate
 //   while the gradient's sign holds and halve where it flips (Rprop). ACAS Xu's
-//   violating regions are thin slabs in one angle (about 1/50 of its range)
+//   violating regions are thin slabs in one angle (a few hundredths of its range)
 //   surrounded by plateaus where that coordinate's gradient is 0; fixed-pace
 //   signed steps jump over them, adaptive ones settle in.
 // - Starts alternate between random vertices of the box (where L-infinity
@@ -104,7 +104,8 @@ public:
 
   // Restart 0 starts at the box centre; odd restarts at a random vertex; even
   // ones with each coordinate at a bound, the centre or uniform. Every fourth
-  // takes a finer first step, for regions thinner than a quarter-width jump.
+  // takes a much finer first step: a coordinate at the centre may sit at the
+  // edge of a thin slab that a quarter-width jump would leave for good.
   Outcome restart(int r) {
     std::vector<double> x(region_.lo.size());
     for (std::size_t i = 0; i < x.size(); ++i) {
@@ -118,7 +119,7 @@ public:
       }
       x[i] = std::clamp(region_.lo[i] + t * (region_.hi[i] - region_.lo[i]), region_.lo[i], region_.hi[i]);
     }
-    return descend(x, r % 4 == 2 ? 1.0 / 16 : 1.0 / 4);
+    return descend(x, r % 4 == 2 ? 1.0 / 64 : 1.0 / 4);
   }
 
   // The best point over all restarts, once more with fine steps.

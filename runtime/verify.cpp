@@ -156,6 +156,7 @@ VerifyReport verifyProperty(const Graph &graph, const vnnlib::Property &property
   if (!cex && options.attack && Clock::now() < searchEnd) {
     AttackOptions attack;
     attack.seed = options.seed;
+    attack.restarts = 1000; // cheap per restart; the search budget ends it
     attack.deadline = searchEnd;
     cex = attackProperty(graph, open, attack);
   }
