@@ -23,11 +23,13 @@ logs="$build_dir/fuzz-logs"
 mkdir -p "$logs"
 
 # One rotation of settings: everything at once; the CROWN methods alone (so
-# their shared points go to the attack); deeper graphs; a few ops at a time,
-# so a rarely drawn op gets whole graphs of its own.
+# their shared points go to the attack); deeper graphs; larger tensors (the
+# blocked and BLAS paths); a few ops at a time, so a rarely drawn op gets whole
+# graphs of its own.
 patterns=(relu sigmoid tanh exp log erf sqrt neg abs add sub mul div pow matmul conv batch_norm max_pool
           average_pool softmax layer_norm reduce_mean reduce_sum reshape transpose concat slice gather residual)
-settings=("--method all" "--method crown,crown-ibp" "--method all --max-steps 9" "ops")
+settings=("--method all" "--method crown,crown-ibp" "--method all --max-steps 9"
+          "--method all --max-input-elements 400 --max-elements 3000" "ops")
 
 end=$(($(date +%s) + minutes * 60))
 failed=0
@@ -37,18 +39,21 @@ while [ "$(date +%s)" -lt "$end" ]; do
   limit=$((left < slice ? left : slice))
   setting=${settings[$((run % ${#settings[@]}))]}
   if [ "$setting" = ops ]; then
-    pick=$(printf '%s\n' "${patterns[@]}" | shuf -n 3 --random-source=<(yes "$seed") | paste -sd,)
+    RANDOM=$seed # the pick is a function of the seed, so the log line replays it
+    pick=${patterns[RANDOM % ${#patterns[@]}]},${patterns[RANDOM % ${#patterns[@]}]},${patterns[RANDOM % ${#patterns[@]}]}
     setting="--method all --max-steps 6 --ops $pick"
   fi
   log="$logs/seed-$seed.log"
   echo "fuzz: seed $seed, $limit s, $setting -> $log"
   # shellcheck disable=SC2086 # $setting is a list of arguments
-  if "$fuzz" --seed "$seed" --iterations 1000000000 --time-limit "$limit" --progress 0 $setting >"$log" 2>&1; then
-    grep -E '^[0-9]+ cases' "$log" | head -1 | sed 's/^/  /'
+  rc=0
+  "$fuzz" --seed "$seed" --iterations 1000000000 --time-limit "$limit" --progress 0 $setting >"$log" 2>&1 || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    grep -E '^[0-9]+ cases' "$log" | head -1 | sed 's/^/  /' || true
   else
     failed=1
-    echo "  FAILED (exit $?): see $log"
-    grep -E '^(FAIL|gamma-fuzz: signal)' "$log" | sed 's/^/  /' | head -20
+    echo "  FAILED (exit $rc): see $log"
+    grep -E '^(FAIL|fuzzer error|gamma-fuzz: signal)' "$log" | sed 's/^/  /' | head -20 || true
   fi
   seed=$((seed + 1))
   run=$((run + 1))

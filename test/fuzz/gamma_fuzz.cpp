@@ -76,14 +76,17 @@ int body(fuzz::RunOptions &options, const std::string &method, const std::string
       options.methods.push_back(*m);
     }
   }
-  std::snprintf(crashArgs, sizeof crashArgs, "--method %s%s%s --max-steps %d", method.c_str(),
-                ops.empty() ? "" : " --ops ", ops.c_str(), options.gen.maxSteps);
+  std::snprintf(crashArgs, sizeof crashArgs, "--method %s%s%s --max-steps %d --max-input-elements %lld --max-elements %lld",
+                method.c_str(), ops.empty() ? "" : " --ops ", ops.c_str(), options.gen.maxSteps,
+                (long long)options.gen.maxInputElements, (long long)options.gen.maxElements);
   for (const std::string &p : splitList(ops)) {
     auto names = fuzz::patternNames();
     if (std::find(names.begin(), names.end(), p) == names.end())
       fail("--ops", "unknown pattern '{}'; known: {}", p, fmt::join(names, ","));
     options.gen.patterns.push_back(p);
   }
+  if (options.gen.maxSteps < 1 || options.gen.maxInputElements < 1 || options.gen.maxElements < 1)
+    fail("", "--max-steps, --max-input-elements and --max-elements must be at least 1");
   if (!only.empty())
     options.onlyCase = parseSeed(only);
   options.timeLimit = std::chrono::milliseconds(std::int64_t(timeLimit * 1000));
@@ -95,9 +98,11 @@ int body(fuzz::RunOptions &options, const std::string &method, const std::string
   std::signal(SIGSEGV, onCrash);
   std::signal(SIGFPE, onCrash);
 
-  std::cout << fmt::format("gamma-fuzz: seed {}, {} iterations, time limit {} s, methods {}, max steps {}, ops {}\n",
+  std::cout << fmt::format("gamma-fuzz: seed {}, {} iterations, time limit {} s, methods {}, max steps {}, "
+                           "sizes {}/{}, ops {}\n",
                            options.seed, options.onlyCase ? 1 : options.iterations, timeLimit, method,
-                           options.gen.maxSteps, ops.empty() ? "all" : ops)
+                           options.gen.maxSteps, options.gen.maxInputElements, options.gen.maxElements,
+                           ops.empty() ? "all" : ops)
             << std::flush;
   fuzz::RunReport report = fuzz::run(options);
   std::cout << "\n" << fuzz::formatReport(report) << std::flush;
@@ -122,6 +127,8 @@ int main(int argc, char **argv) {
   app.add_option("--ops", ops, "comma list of generator patterns (op keywords, residual); default all");
   app.add_option("--case", only, "replay one case by its printed seed");
   app.add_option("--max-steps", options.gen.maxSteps, "patterns per graph, at most")->capture_default_str();
+  app.add_option("--max-input-elements", options.gen.maxInputElements, "input size, at most")->capture_default_str();
+  app.add_option("--max-elements", options.gen.maxElements, "size of any value, at most")->capture_default_str();
   app.add_option("--progress", options.progressEvery, "print progress every N cases (0: never)")
       ->capture_default_str();
   app.add_flag("--no-shrink", noShrink, "print failing cases as generated");

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <set>
 
@@ -53,14 +54,18 @@ private:
   Graph g_;
   ValueId input_ = 0;
   std::vector<Live> live_;
-  std::set<std::string> tags_;
+  // Tags name the features a pattern used; they count only when the value the
+  // pattern pushed is one the output reads.
+  std::set<std::string> pending_, caseTags_;
+  std::map<ValueId, std::set<std::string>> valueTags_;
   std::vector<std::vector<double>> probes_;
   bounds::Box box_;
 
   const Shape &shape(ValueId v) const { return g_.type(v).shape; }
   std::int64_t count(ValueId v) const { return g_.type(v).numElements(); }
   std::size_t rank(ValueId v) const { return g_.type(v).rank(); }
-  void tag(std::string t) { tags_.insert(std::move(t)); }
+  void tag(std::string t) { pending_.insert(std::move(t)); }
+  void caseTag(std::string t) { caseTags_.insert(std::move(t)); }
 
   ValueId node(Op op, std::vector<ValueId> operands, Attrs attrs = {}) {
     ValueId r = g_.add1(op, std::move(operands), std::move(attrs)); // InputError when shapes do not fit
@@ -163,6 +168,7 @@ private:
     return false;
   }
   void push(ValueId v, bool positive = false) { live_.push_back({v, positive}); }
+  std::vector<std::string> liveTags(ValueId output) const;
 
   ValueId makePositive(ValueId v);
   ValueId derive(ValueId v);
@@ -760,16 +766,16 @@ void Builder::makeInputAndBox() {
     s.assign(r, 1);
     for (auto &d : s)
       d = rng_.chance(0.3) ? 1 : rng_.integer(1, 6);
-  } while (numElements(s) > options_.maxInputElements);
+  } while (numElements(s) > std::min(options_.maxInputElements, options_.maxElements));
   input_ = g_.addInput("x", TensorType{DType::F32, s});
   push(input_);
 
   std::size_t n = static_cast<std::size_t>(numElements(s));
   double centreScale = rng_.pick(std::vector<double>{0.1, 1.0, 3.0});
   double u = rng_.uniform();
-  double maxWidth = u < 0.3 ? 0.05 : u < 0.7 ? 0.5 : 3.0;
-  if (maxWidth == 3.0)
-    tag("wide-box");
+  double maxWidth = u < 0.3 ? 0.05 : u < 0.65 ? 0.5 : u < 0.9 ? 3.0 : 30.0;
+  if (maxWidth >= 3.0)
+    caseTag(maxWidth == 3.0 ? "wide-box" : "huge-box");
   bool point = rng_.chance(0.03);
   box_.lower.resize(n);
   box_.upper.resize(n);
@@ -779,13 +785,21 @@ void Builder::makeInputAndBox() {
     double v = rng_.uniform();
     if (point || v < 0.08) {
       w = 0;
-      tag("zero-width");
+      caseTag("zero-width");
     } else if (v < 0.13) {
       w = 1e-9;
-      tag("tiny-width");
+      caseTag("tiny-width");
     }
     box_.lower[i] = c - w;
     box_.upper[i] = c + w;
+    if (!point && v >= 0.13 && v < 0.18) {
+      // An edge exactly at 0, where relaxations switch between cases.
+      if (rng_.chance(0.5))
+        box_.lower[i] = 0, box_.upper[i] = 2 * w;
+      else
+        box_.lower[i] = -2 * w, box_.upper[i] = 0;
+      caseTag("zero-edge");
+    }
   }
   // Probe points: centre, corners, samples.
   for (int p = 0; p < 8; ++p) {
@@ -801,14 +815,14 @@ void Builder::makeInputAndBox() {
 std::optional<bounds::Spec> Builder::makeSpec(ValueId output) {
   if (!rng_.chance(0.4))
     return std::nullopt;
-  tag("spec");
+  caseTag("spec");
   bounds::Spec spec;
   spec.numOutputs = static_cast<std::size_t>(count(output));
   spec.numInputs = static_cast<std::size_t>(count(input_));
   std::size_t rows = std::size_t(rng_.integer(1, 3));
   bool withInput = rng_.chance(0.3);
   if (withInput)
-    tag("spec-input");
+    caseTag("spec-input");
   for (std::size_t r = 0; r < rows; ++r) {
     std::vector<double> c(spec.numOutputs, 0.0);
     double u = rng_.uniform();
@@ -831,6 +845,20 @@ std::optional<bounds::Spec> Builder::makeSpec(ValueId output) {
   return spec;
 }
 
+std::vector<std::string> Builder::liveTags(ValueId output) const {
+  std::vector<bool> needed(g_.numValues(), false);
+  needed[output] = true;
+  for (NodeId id = NodeId(g_.numNodes()); id-- > 0;)
+    if (needed[g_.node(id).results[0]])
+      for (ValueId v : g_.node(id).operands)
+        needed[v] = true;
+  std::set<std::string> tags = caseTags_;
+  for (const auto &[v, t] : valueTags_)
+    if (needed[v])
+      tags.insert(t.begin(), t.end());
+  return {tags.begin(), tags.end()};
+}
+
 Case Builder::build(std::uint64_t seed) {
   makeInputAndBox();
   std::vector<std::string_view> allowed;
@@ -845,15 +873,18 @@ Case Builder::build(std::uint64_t seed) {
     for (int attempt = 0; attempt < 8; ++attempt) {
       std::size_t before = live_.size();
       try {
-        apply(rng_.pick(allowed));
+        apply(rng_.pick(allowed)); // pushes one value, the pattern's result
+        valueTags_[live_.back().id].merge(pending_);
+        pending_.clear();
         break;
       } catch (const Reject &) {
       } catch (const InputError &) {
       }
       live_.resize(before); // nodes a failed attempt added are dropped by the rebuild below
+      pending_.clear();
     }
-  if (live_.back().id == input_)
-    push(node(Op::Relu, {input_}));
+  if (live_.back().id == input_) // no pattern fitted: the graph still needs an op
+    push(g_.add1(Op::Relu, {input_}));
 
   Case c;
   c.seed = seed;
@@ -865,8 +896,8 @@ Case Builder::build(std::uint64_t seed) {
   c.spec = makeSpec(live_.back().id);
   c.intersectIbp = rng_.chance(0.3);
   if (c.intersectIbp)
-    tag("intersect-ibp");
-  c.tags.assign(tags_.begin(), tags_.end());
+    caseTag("intersect-ibp");
+  c.tags = liveTags(live_.back().id);
   return c;
 }
 

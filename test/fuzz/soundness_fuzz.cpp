@@ -167,8 +167,13 @@ std::string replayArgs(const RunOptions &options, std::uint64_t seed) {
   std::string s = fmt::format("--case {:#x} --method {}", seed, fmt::join(names, ","));
   if (!options.gen.patterns.empty())
     s += fmt::format(" --ops {}", fmt::join(options.gen.patterns, ","));
-  if (options.gen.maxSteps != GenOptions{}.maxSteps)
+  GenOptions defaults;
+  if (options.gen.maxSteps != defaults.maxSteps)
     s += fmt::format(" --max-steps {}", options.gen.maxSteps);
+  if (options.gen.maxInputElements != defaults.maxInputElements)
+    s += fmt::format(" --max-input-elements {}", options.gen.maxInputElements);
+  if (options.gen.maxElements != defaults.maxElements)
+    s += fmt::format(" --max-elements {}", options.gen.maxElements);
   return s;
 }
 
