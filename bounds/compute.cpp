@@ -179,6 +179,7 @@ Result computeBounds(const Network &network, const Box &box, const Spec *spec, c
     for (ValueId v : relaxedOperands(info, node))
       needed[v] = true;
 
+  std::vector<std::optional<Lines>> lines(graph.numNodes());
   Result result;
   for (NodeId n = 0; n < graph.numNodes(); ++n) {
     checkDeadline(deadline);
@@ -190,7 +191,7 @@ Result computeBounds(const Network &network, const Box &box, const Spec *spec, c
     if (!needed[v])
       continue;
     if (options.method == Method::Crown && node.op != Op::Input) {
-      BackwardInputs in{info, box, used, cur, nullptr, deadline};
+      BackwardInputs in{info, box, used, cur, nullptr, deadline, &lines};
       std::size_t size = info.size(v);
       Interval c = fromRows(backward(in, v, 2 * size, nullptr, nullptr, std::vector<double>(2 * size, 0.0)), size);
       Interval both = intersect(cur[v], c);
@@ -220,7 +221,7 @@ Result computeBounds(const Network &network, const Box &box, const Spec *spec, c
     }
   };
   if (crown) {
-    BackwardInputs in{info, box, used, cur, nullptr, deadline};
+    BackwardInputs in{info, box, used, cur, nullptr, deadline, &lines};
     Interval c = fromRows(backward(in, out, 2 * nOut, nullptr, nullptr, std::vector<double>(2 * nOut, 0.0)), nOut);
     outputs = options.intersectIbp ? intersect(cur[out], c) : c;
     if (spec)

@@ -160,9 +160,9 @@ private:
     case Op::Erf:
     case Op::Sqrt:
     case Op::Abs:
-      return relaxation(node, y, 2);
+      return relaxation(id, node, y, 2);
     case Op::Pow:
-      return relaxation(node, y, info_.consts[node.operands[1]]->data[0]);
+      return relaxation(id, node, y, info_.consts[node.operands[1]]->data[0]);
     case Op::Neg: {
       std::vector<double> M = materialize(y);
       for (double &a : M)
@@ -202,11 +202,15 @@ private:
     fail(info_.where(id), "{}", crownUnsupported(info_, id));
   }
 
-  void relaxation(const Node &node, ValueId y, double exponent) {
+  void relaxation(NodeId id, const Node &node, ValueId y, double exponent) {
     ValueId x = node.operands[0];
     const Interval &b = in_.bounds[x];
     GAMMA_ASSERT(b.size() == info_.size(x), "relaxed value without intermediate bounds");
-    Lines lines = relax(node.op, b.lo, b.hi, exponent);
+    std::optional<Lines> local;
+    std::optional<Lines> &slot = in_.lines ? (*in_.lines)[id] : local;
+    if (!slot)
+      slot = relax(node.op, b.lo, b.hi, exponent);
+    const Lines &lines = *slot;
     std::vector<double> M = std::move(materialize(y)); // rewritten in place
     std::size_t n = info_.size(y);
     for (std::size_t r = 0; r < R_; ++r) {

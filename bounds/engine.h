@@ -8,6 +8,7 @@
 #pragma once
 
 #include "bounds/bounds.h"
+#include "bounds/relax.h"
 #include "ir/interp/interpreter.h"
 
 #include <cstdint>
@@ -87,6 +88,9 @@ struct BackwardInputs {
   const std::vector<Interval> &magnitudes;  // per value: sound interval used only for error terms
   const std::vector<bool> *cut = nullptr;
   const std::optional<std::chrono::steady_clock::time_point> *deadline = nullptr;
+  // Relaxation lines per node, filled on first use: a node's intermediate
+  // bounds never change once set, and every later pass goes through it.
+  std::vector<std::optional<Lines>> *lines = nullptr;
 };
 std::vector<double> backward(const BackwardInputs &in, ValueId start, std::size_t rows,
                              const std::vector<double> *startCoeffs, // null: [I; -I] over `start`

@@ -65,9 +65,31 @@ GraphInfo::GraphInfo(const Graph &g) : graph(g) {
     fail("", "the model output does not depend on its input");
 }
 
-std::vector<std::int64_t> broadcastIndex(const Shape &in, const Shape &out) {
-  std::int64_t n = numElements(out);
+namespace {
+
+// Offsets of every element of `walk` (row-major) under `stride`.
+std::vector<std::int64_t> stridedOffsets(const Shape &walk, const std::vector<std::int64_t> &stride) {
+  std::int64_t n = numElements(walk);
+  std::size_t rank = walk.size();
   std::vector<std::int64_t> index(n);
+  std::vector<std::int64_t> pos(rank, 0);
+  std::int64_t off = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    index[i] = off;
+    for (std::size_t d = rank; d-- > 0;) {
+      off += stride[d];
+      if (++pos[d] < walk[d])
+        break;
+      off -= stride[d] * walk[d];
+      pos[d] = 0;
+    }
+  }
+  return index;
+}
+
+} // namespace
+
+std::vector<std::int64_t> broadcastIndex(const Shape &in, const Shape &out) {
   std::size_t rank = out.size();
   std::vector<std::int64_t> stride(rank, 0);
   std::int64_t s = 1;
@@ -76,19 +98,7 @@ std::vector<std::int64_t> broadcastIndex(const Shape &in, const Shape &out) {
     stride[od] = in[id] == 1 ? 0 : s;
     s *= in[id];
   }
-  std::vector<std::int64_t> pos(rank, 0);
-  std::int64_t off = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    index[i] = off;
-    for (std::size_t d = rank; d-- > 0;) {
-      off += stride[d];
-      if (++pos[d] < out[d])
-        break;
-      off -= stride[d] * out[d];
-      pos[d] = 0;
-    }
-  }
-  return index;
+  return stridedOffsets(out, stride);
 }
 
 MovementMap movementMap(const GraphInfo &info, NodeId id) {
@@ -129,34 +139,18 @@ MovementMap movementMap(const GraphInfo &info, NodeId id) {
 }
 
 std::vector<std::int64_t> reduceIndex(const Shape &in, const std::vector<std::int64_t> &axes) {
+  // The output element of input element i is i's position in the kept-dims
+  // shape: walk `in` with the kept shape's strides (0 along reduced axes).
   Shape kept = in;
   for (std::int64_t a : axes)
     kept[a] = 1;
-  // The output element of input element i is i's position in the kept-dims
-  // shape: broadcasting the kept shape up to `in` maps output -> input, so
-  // walk `in` with the kept shape's strides.
-  std::size_t rank = in.size();
-  std::vector<std::int64_t> stride(rank, 0);
+  std::vector<std::int64_t> stride(in.size(), 0);
   std::int64_t s = 1;
-  for (std::size_t d = rank; d-- > 0;) {
+  for (std::size_t d = in.size(); d-- > 0;) {
     stride[d] = kept[d] == 1 ? 0 : s;
     s *= kept[d];
   }
-  std::int64_t n = numElements(in);
-  std::vector<std::int64_t> index(n);
-  std::vector<std::int64_t> pos(rank, 0);
-  std::int64_t off = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    index[i] = off;
-    for (std::size_t d = rank; d-- > 0;) {
-      off += stride[d];
-      if (++pos[d] < in[d])
-        break;
-      off -= stride[d] * in[d];
-      pos[d] = 0;
-    }
-  }
-  return index;
+  return stridedOffsets(in, stride);
 }
 
 WindowTaps windowTaps(const GraphInfo &info, NodeId id) {
@@ -193,7 +187,7 @@ WindowTaps windowTaps(const GraphInfo &info, NodeId id) {
     pb[s] = pads[i];
     pe[s] = pads[k + i];
   }
-  std::int64_t inPlane = in[0] * in[1] * in[2], outPlane = out[0] * out[1] * out[2];
+  std::int64_t inPlane = in[0] * in[1] * in[2];
   std::int64_t kerSize = ker[0] * ker[1] * ker[2];
   std::int64_t batch = xs[0], channels = xs[1];
   std::int64_t outPerGroup = outChannels / group;
@@ -244,7 +238,6 @@ WindowTaps windowTaps(const GraphInfo &info, NodeId id) {
           }
   for (std::int64_t f : fanOut)
     w.maxFanOut = std::max(w.maxFanOut, f);
-  (void)outPlane;
   return w;
 }
 

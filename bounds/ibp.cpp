@@ -43,13 +43,8 @@ void divInterval(double al, double ah, double bl, double bh, double &lo, double 
     hi = kInf;
     return;
   }
-  // a / b = a * (1/b), 1/b in [1/bh, 1/bl] (outward).
-  double rl = fp::divDown(1.0, bh), rh = fp::divUp(1.0, bl);
-  if (al == ah && (al == 0)) {
-    lo = hi = 0;
-    return;
-  }
-  // Direct quotients are tighter than via the reciprocal; all four are exact-directed.
+  // With the divisor of one sign, a/b is monotone in each operand: the
+  // extremes are among the four directed endpoint quotients.
   double c[4][2] = {{al, bl}, {al, bh}, {ah, bl}, {ah, bh}};
   lo = kInf;
   hi = -kInf;
@@ -57,8 +52,6 @@ void divInterval(double al, double ah, double bl, double bh, double &lo, double 
     lo = std::min(lo, fp::divDown(p[0], p[1]));
     hi = std::max(hi, fp::divUp(p[0], p[1]));
   }
-  (void)rl;
-  (void)rh;
 }
 
 // x^p for a constant p, x in [l, u].

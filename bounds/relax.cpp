@@ -88,7 +88,10 @@ double deficit(const Fn &fn, int sign, double k, double b, double l, double u, d
     double best = -kInf;
     for (double y : {std::clamp(hint, a, c), a, c}) {
       double d = fn.df(y);
-      double slack = std::fabs(d) * 0x1p-40 + 0x1p-1000; // derivative's evaluation error
+      // Derivative's evaluation error: relative for products and quotients,
+      // plus an absolute part for the cancellation in s(1-s) and 1-t² (a few
+      // ulp of 1, where the derivative itself is tiny).
+      double slack = std::fabs(d) * 0x1p-40 + 0x1p-48;
       double gl = sign * (d - k) - slack, gh = sign * (d - k) + slack;
       // min over x in [a, c] of g'(y) (x - y), g'(y) in [gl, gh]
       double lo = kInf;

@@ -21,6 +21,7 @@
 #include "runtime/attack.h"
 
 #include "ir/interp/gradient.h"
+#include "runtime/rng.h"
 
 #include <algorithm>
 #include <cmath>
@@ -33,16 +34,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-struct Rng {
-  std::uint64_t state;
-  double unit() { // [0, 1)
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-  }
-};
 
 // The finite box the search moves in. VNNLIB may leave a side open; the only
 // scale hint then is the finite side's magnitude, so the range reaches

@@ -2,6 +2,7 @@
 
 #include "ir/error.h"
 #include "ir/interp/interpreter.h"
+#include "runtime/rng.h"
 
 #include <chrono>
 #include <cmath>
@@ -49,20 +50,6 @@ bool violates(const vnnlib::Disjunct &d, const std::vector<double> &x, const std
   }
   return true;
 }
-
-namespace {
-
-struct Rng {
-  std::uint64_t state;
-  double unit() { // [0, 1)
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-  }
-};
-
-} // namespace
 
 std::optional<Counterexample> falsifyBySampling(const Graph &graph, const vnnlib::Property &property,
                                                 const FalsifyOptions &options) {

@@ -95,7 +95,7 @@ nlohmann::json reportJson(const VerifyReport &r, const std::string &model, const
 std::string reportText(const VerifyReport &r, const std::string &model, const std::string &property) {
   std::string text = fmt::format("verdict: {}\nmethod {}, {:.3f} s, model {}, property {}\n", r.verdict, r.method,
                                  r.seconds, model, property);
-  if (!r.outputLower.empty() && std::isfinite(r.outputLower[0]) | !std::isinf(r.outputLower[0])) {
+  if (!r.outputLower.empty() && r.outputLower[0] <= r.outputUpper[0]) { // computed (not cut short)
     text += "output bounds over the input box:\n";
     for (std::size_t i = 0; i < r.outputLower.size() && i < 32; ++i)
       text += fmt::format("  Y_{:<3} [{:.9g}, {:.9g}]\n", i, r.outputLower[i], r.outputUpper[i]);
