@@ -57,6 +57,10 @@ struct Options {
   // Keep the bounds of the inputs of every relaxed node (tests compare them
   // with auto_LiRPA's pre-activation bounds).
   bool keepIntermediate = false;
+  // Feed-forward networks of dense layers take a matrix-form implementation
+  // of the same rules (bounds/dense_chain.h); false forces the general DAG
+  // engine (tests compare the two).
+  bool denseChain = true;
 };
 
 struct NodeBounds {
@@ -76,6 +80,7 @@ public:
 };
 
 struct GraphInfo;
+struct DenseChain;
 
 // A graph read once for bounding: constant subgraphs folded, users and index
 // maps known. Refers to the graph, which must outlive it. Build one per
@@ -86,9 +91,11 @@ public:
   ~Network();
   Network(Network &&) noexcept;
   const GraphInfo &info() const { return *info_; }
+  const DenseChain *denseChain() const { return chain_.get(); } // null unless the network is a dense chain
 
 private:
   std::unique_ptr<GraphInfo> info_;
+  std::unique_ptr<DenseChain> chain_;
 };
 
 // Bounds on the single output of `graph` over `box`, and on `spec`'s rows when

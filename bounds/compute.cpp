@@ -2,6 +2,7 @@
 // IBP interval; the input of every relaxed node also gets intermediate bounds
 // (by a CROWN backward pass for Method::Crown, IBP for CrownIbp); the output
 // and the spec rows get one final pass. docs/ARCHITECTURE.md, "Bounds".
+#include "bounds/dense_chain.h"
 #include "bounds/engine.h"
 #include "bounds/fp.h"
 #include "bounds/relax.h"
@@ -66,6 +67,8 @@ bool foldsSpec(const GraphInfo &info, NodeId id) {
   }
 }
 
+} // namespace
+
 Interval intersect(const Interval &a, const Interval &b) {
   Interval r = a;
   for (std::size_t i = 0; i < r.size(); ++i) {
@@ -88,9 +91,6 @@ Interval fromRows(const std::vector<double> &rows, std::size_t n) {
 // The spec as lower-bound rows [C; -C] with constants moved outward by the
 // uncertainty of decimals parsed to the nearest double: one ulp of each
 // constant and of each coefficient times the magnitude of what it multiplies.
-struct SpecRows {
-  std::vector<double> out, in, constants;
-};
 SpecRows specRows(const Spec &spec, const Interval &y, const Box &box) {
   std::size_t m = spec.numRows(), no = spec.numOutputs, ni = spec.numInputs;
   SpecRows s;
@@ -123,8 +123,6 @@ SpecRows specRows(const Spec &spec, const Interval &y, const Box &box) {
   return s;
 }
 
-} // namespace
-
 void checkSupported(const Graph &graph, Method method) {
   GraphInfo info(graph);
   if (method == Method::Ibp)
@@ -137,7 +135,10 @@ void checkSupported(const Graph &graph, Method method) {
     }
 }
 
-Network::Network(const Graph &graph) : info_(std::make_unique<GraphInfo>(graph)) {}
+Network::Network(const Graph &graph) : info_(std::make_unique<GraphInfo>(graph)) {
+  if (std::optional<DenseChain> chain = matchDenseChain(*info_))
+    chain_ = std::make_unique<DenseChain>(std::move(*chain));
+}
 Network::~Network() = default;
 Network::Network(Network &&) noexcept = default;
 
@@ -169,6 +170,8 @@ Result computeBounds(const Network &network, const Box &box, const Spec *spec, c
         if (!why.empty())
           fail(info.where(n), "{}", why);
       }
+  if (options.denseChain && network.denseChain() && denseChainServes(*network.denseChain(), box, spec))
+    return denseChainBounds(info, *network.denseChain(), box, spec, options);
   const auto *deadline = &options.deadline;
 
   std::size_t numValues = graph.numValues();

@@ -96,6 +96,19 @@ std::vector<double> backward(const BackwardInputs &in, ValueId start, std::size_
                              const std::vector<double> *startCoeffs, // null: [I; -I] over `start`
                              const std::vector<double> *inputCoeffs, const std::vector<double> &constants);
 
+Interval intersect(const Interval &a, const Interval &b);
+
+// Lower bounds of the rows [I; -I] over a value of n elements, as an interval.
+Interval fromRows(const std::vector<double> &rows, std::size_t n);
+
+// A spec as lower-bound rows [C; -C] (outputs, optional input part, constants),
+// the constants moved outward for the rounding of parsed decimals; y and box
+// bound what the coefficients multiply.
+struct SpecRows {
+  std::vector<double> out, in, constants;
+};
+SpecRows specRows(const Spec &spec, const Interval &y, const Box &box);
+
 void checkDeadline(const std::optional<std::chrono::steady_clock::time_point> *deadline);
 
 } // namespace gm::bounds
