@@ -61,6 +61,10 @@ struct Options {
   // of the same rules (bounds/dense_chain.h); false forces the general DAG
   // engine (tests compare the two).
   bool denseChain = true;
+  // Threads for the rows of a backward pass: 1 = serial, 0 = the process's
+  // shared pool (GAMMA_THREADS, else every hardware thread). Results are the
+  // same either way.
+  unsigned threads = 0;
 };
 
 struct NodeBounds {

@@ -11,30 +11,39 @@
 // Settling rows early (intermediate ReLU bounds of Method::Crown): for a ReLU
 // only the sign pattern of [l, u] matters once the neuron is stable; with
 // l >= 0 or u <= 0 its lines are the identity or zero whatever the exact
-// values. So each pass first concretises all rows against the interval of the
-// first layer's pre-activation (cheap: that interval is already known), and
+// values. Each pass reaches the first layer's pre-activation z_0 with all its
+// rows, bounds them against z_0's interval (cheap: it is already known), and
 // only the rows of neurons this does not prove stable go through the widest
-// product, W_1 against the input box. The settled neurons keep the cheap bound,
-// which is sound and gives the same lines, so every later bound is unchanged.
-// With keepIntermediate every row is computed in full, so reported
-// intermediate bounds are exactly the textbook ones.
+// product, W_0 against the input box. Below z_0 the map is affine and z_0's
+// interval is its exact image coordinate by coordinate, so the cheap bound is
+// never tighter than the full one (up to rounding): a neuron it proves stable
+// is stable for the textbook pass too, and gets the same lines. (Checking
+// higher up would not do: there the rest of the pass still relaxes, and CROWN
+// is not always tighter than an interval, so a neuron could be settled that
+// the textbook pass leaves unstable.) Settled neurons keep the cheap bound,
+// which is sound. With keepIntermediate or IBP intersection (where the
+// interval itself feeds later layers) every row is computed in full.
 #include "bounds/dense_chain.h"
 #include "bounds/fp.h"
 #include "bounds/relax.h"
 #include "bounds/row_kernels.h"
 #include "ir/error.h"
+#include "runtime/thread_pool.h"
 
 #include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 namespace gm::bounds {
 
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+// Rows × columns of a pass below which threads cost more than they save.
+constexpr std::size_t kParallelWork = 1 << 15;
 
 bool isActivation(Op op) { return op == Op::Relu || op == Op::Sigmoid || op == Op::Tanh; }
 
@@ -124,6 +133,14 @@ std::optional<DenseChain> matchDenseChain(const GraphInfo &info) {
         layer.W[j * K + k] = w.data[k * N + j];
       }
     layer.b.assign(N, 0.0);
+    { // a float copy when exact: IBP reads half the bytes
+      layer.Wf.assign(layer.W.begin(), layer.W.end());
+      for (std::size_t e = 0; e < layer.W.size(); ++e)
+        if (static_cast<double>(layer.Wf[e]) != layer.W[e]) {
+          layer.Wf.clear();
+          break;
+        }
+    }
     v = mm->results[0];
     ++visited;
     skipReshapes();
@@ -147,8 +164,11 @@ std::optional<DenseChain> matchDenseChain(const GraphInfo &info) {
       ++visited;
       skipReshapes();
     }
+    bool last = info.users[v].empty();
+    if (!last && layer.act == kNoNode)
+      return std::nullopt; // two affine layers in a row: the DAG engine takes them
     chain.layers.push_back(std::move(layer));
-    if (info.users[v].empty())
+    if (last)
       break;
   }
   std::size_t bounded = 0;
@@ -195,6 +215,11 @@ struct LayerState {
 struct Rows {
   std::size_t R = 0, m = 0;
   std::vector<double> A, bias, slack;
+  std::vector<double> spare; // the next A, or a product to concretise
+  std::unique_ptr<Rows> part = nullptr; // a subset of the rows (`down`), buffers kept
+
+  Rows() = default;
+  Rows(Rows &&) = default;
 
   void reset(std::size_t rows, std::size_t cols) {
     R = rows;
@@ -221,6 +246,8 @@ class ChainBounds {
 public:
   ChainBounds(const GraphInfo &info, const DenseChain &chain, const Box &box, const Options &options)
       : info_(info), chain_(chain), options_(options), layers_(chain.layers.size()), vals_(info.graph.numValues()) {
+    if (options.threads != 1)
+      pool_ = &ThreadPool::shared();
     vals_[info.input] = Interval{box.lower, box.upper};
     for (NodeId n : chain.prefix)
       vals_[info.graph.node(n).results[0]] = ibpNode(info, n, vals_);
@@ -308,11 +335,13 @@ private:
   const GraphInfo &info_;
   const DenseChain &chain_;
   const Options &options_;
+  ThreadPool *pool_ = nullptr; // null: serial
   std::vector<LayerState> layers_;
   std::vector<Interval> vals_; // per value, for ibpNode on the prefix and the activations
   Interval box0_;              // the box after the prefix: the first layer's input
   std::vector<std::size_t> live0_;
-  Rows rows_, spare_;
+  Rows rows_;
+  std::vector<Rows> blocks_; // one per task of a parallel pass
 
   const std::vector<std::size_t> &liveBelow(std::size_t i) const { return i == 0 ? live0_ : layers_[i - 1].live; }
 
@@ -332,7 +361,9 @@ private:
     Interval z{std::vector<double>(N), std::vector<double>(N)};
     v.resize(N);
     for (std::size_t j = 0; j < N; ++j) {
-      kernels::AffineSums s = kernels::affineRow(layer.W.data() + j * K, K, c.data(), r.data(), a.data());
+      kernels::AffineSums s = layer.Wf.empty()
+                                  ? kernels::affineRow(layer.W.data() + j * K, K, c.data(), r.data(), a.data())
+                                  : kernels::affineRow(layer.Wf.data() + j * K, K, c.data(), r.data(), a.data());
       v[j] = s.magnitude;
       double err = fp::sumError(K + 1, s.magnitude) * (1 + 0x1p-40);
       z.lo[j] = fp::lowerOrInf(fp::subDown(fp::subDown(fp::addDown(s.centre, layer.b[j]), s.radius), err));
@@ -356,6 +387,10 @@ private:
       for (std::size_t c = 0; c < mb; ++c)
         s.colsStore[j * mb + c] = layer.W[j * layer.in + below[c]];
     s.Wcols = s.colsStore.data();
+  }
+
+  bool settling() const {
+    return options_.method == Method::Crown && !options_.keepIntermediate && !options_.intersectIbp;
   }
 
   // Live neurons of layer i and everything gathered over them.
@@ -432,8 +467,8 @@ private:
   void affineStep(Rows &rw, std::size_t i) {
     biasStep(rw, i);
     std::size_t cols = liveBelow(i).size();
-    product(rw, layers_[i].Wc, cols, spare_.A);
-    std::swap(rw.A, spare_.A);
+    product(rw, layers_[i].Wc, cols, rw.spare);
+    std::swap(rw.A, rw.spare);
     rw.m = cols;
   }
 
@@ -456,15 +491,14 @@ private:
   // Rows on z_0 -> lower bounds over the box.
   void inputStep(Rows &rw, std::vector<double> &lower) {
     biasStep(rw, 0);
-    product(rw, layers_[0].Wc, box0_.size(), spare_.A);
-    concretize(rw, spare_.A.data(), box0_.size(), box0_, live0_, lower);
+    product(rw, layers_[0].Wc, box0_.size(), rw.spare);
+    concretize(rw, rw.spare.data(), box0_.size(), box0_, live0_, lower);
   }
 
   // From rows on h_i down to the bounds over the box. With `settle` the rows
-  // come in neuron pairs (t, q + t): lower and upper row of one ReLU input.
-  // Before each layer every row is bounded against that layer's interval
-  // (cheap); a pair that this proves stable keeps that bound and leaves the
-  // pass (file comment).
+  // come in neuron pairs (t, q + t): lower and upper row of one ReLU input;
+  // pairs that the bound against z_0's interval proves stable keep that bound
+  // and skip the input product (file comment).
   std::vector<double> down(Rows &rw, std::size_t i, bool settle = false) {
     std::vector<double> lower(rw.R);
     std::vector<std::size_t> id(rw.R);
@@ -472,17 +506,46 @@ private:
       id[r] = r;
     for (;; --i) {
       checkDeadline(&options_.deadline);
-      if (settle)
-        settleStable(rw, id, layers_[i].hCur, layers_[i].live, lower);
       relaxStep(rw, i);
       if (i == 0)
         break;
       affineStep(rw, i);
     }
     std::vector<double> exact;
-    inputStep(rw, exact);
-    for (std::size_t r = 0; r < rw.R; ++r)
-      lower[id[r]] = exact[r];
+    if (!settle) {
+      inputStep(rw, exact);
+      for (std::size_t r = 0; r < rw.R; ++r)
+        lower[id[r]] = exact[r];
+      return lower;
+    }
+    settleStable(rw, id, layers_[0].zCur, layers_[0].live, lower);
+    if (!rw.part)
+      rw.part = std::make_unique<Rows>();
+    // Upper rows first: a neuron whose upper bound comes out <= 0 is inactive
+    // whatever its lower bound, which keeps its cheap value.
+    std::size_t e = rw.R / 2;
+    Rows &part = *rw.part;
+    auto take = [&](const std::vector<std::size_t> &rows) {
+      part.reset(rows.size(), rw.m);
+      for (std::size_t x = 0; x < rows.size(); ++x) {
+        std::copy_n(rw.A.begin() + static_cast<std::ptrdiff_t>(rows[x] * rw.m), rw.m,
+                    part.A.begin() + static_cast<std::ptrdiff_t>(x * rw.m));
+        part.bias[x] = rw.bias[rows[x]];
+        part.slack[x] = rw.slack[rows[x]];
+      }
+      inputStep(part, exact);
+      for (std::size_t x = 0; x < rows.size(); ++x)
+        lower[id[rows[x]]] = exact[x];
+    };
+    std::vector<std::size_t> rows(e);
+    for (std::size_t t = 0; t < e; ++t)
+      rows[t] = e + t;
+    take(rows);
+    rows.clear();
+    for (std::size_t t = 0; t < e; ++t)
+      if (-lower[id[e + t]] > 0)
+        rows.push_back(t);
+    take(rows);
     return lower;
   }
 
@@ -499,12 +562,10 @@ private:
     concretize(probe, rw.A.data(), rw.m, b, live, loose);
     std::vector<std::size_t> keep;
     for (std::size_t t = 0; t < q; ++t) {
-      if (loose[t] >= 0 || -loose[q + t] <= 0) {
-        lower[id[t]] = loose[t];
-        lower[id[q + t]] = loose[q + t];
-      } else {
+      lower[id[t]] = loose[t]; // until a full bound replaces it
+      lower[id[q + t]] = loose[q + t];
+      if (!(loose[t] >= 0 || -loose[q + t] <= 0))
         keep.push_back(t);
-      }
     }
     std::size_t e = keep.size();
     if (e == q)
@@ -525,38 +586,47 @@ private:
     id.resize(rw.R);
   }
 
-  // Intermediate pass for z_i: rows +e_j (lower, rows 0..n-1) and -e_j (upper, rows n..2n-1).
+  // Intermediate pass for z_i: rows +e_j (lower) and -e_j (upper) for every
+  // neuron j. Rows are independent, so blocks of neurons run as parallel
+  // tasks (each with its lower and upper rows, the layout `down` settles in),
+  // with the same result as one block.
   Interval crownIntermediate(std::size_t i) {
     const DenseLayer &layer = chain_.layers[i];
     const LayerState &s = layers_[i];
     std::size_t n = layer.out, mb = liveBelow(i).size();
-    // With IBP intersection, an IBP-stable ReLU is stable whatever CROWN says.
-    std::vector<std::size_t> neurons;
-    bool relu = info_.graph.node(layer.act).op == Op::Relu;
-    bool gate = relu && !options_.keepIntermediate;
-    for (std::size_t j = 0; j < n; ++j)
-      if (!(gate && options_.intersectIbp && (s.zIbp.lo[j] >= 0 || s.zIbp.hi[j] <= 0)))
-        neurons.push_back(j);
-    std::size_t q = neurons.size();
-    Rows &rw = rows_;
-    rw.reset(2 * q, mb);
-    for (std::size_t t = 0; t < q; ++t) {
-      std::size_t j = neurons[t];
-      const double *w = s.Wcols + j * mb;
-      double *lo = rw.A.data() + t * mb, *up = rw.A.data() + (q + t) * mb;
-      for (std::size_t c = 0; c < mb; ++c) {
-        lo[c] = w[c];
-        up[c] = -w[c];
+    // Settling keeps a cheap bound for a stable ReLU: the same lines, but
+    // with IBP intersection the interval itself feeds the next layers' IBP,
+    // so there every row is computed in full.
+    bool gate = info_.graph.node(layer.act).op == Op::Relu && settling();
+    std::size_t blocks = 1;
+    if (pool_ && n * (mb + box0_.size()) >= kParallelWork)
+      blocks = std::min<std::size_t>(pool_->size(), n);
+    blocks_.resize(std::max(blocks_.size(), blocks));
+    Interval c{std::vector<double>(n), std::vector<double>(n)};
+    auto task = [&](std::size_t b) {
+      std::size_t j0 = n * b / blocks, j1 = n * (b + 1) / blocks, q = j1 - j0;
+      Rows &rw = blocks_[b];
+      rw.reset(2 * q, mb);
+      for (std::size_t t = 0; t < q; ++t) {
+        const double *w = s.Wcols + (j0 + t) * mb;
+        double *lo = rw.A.data() + t * mb, *up = rw.A.data() + (q + t) * mb;
+        for (std::size_t k = 0; k < mb; ++k) {
+          lo[k] = w[k];
+          up[k] = -w[k];
+        }
+        rw.bias[t] = layer.b[j0 + t];
+        rw.bias[q + t] = -layer.b[j0 + t];
       }
-      rw.bias[t] = layer.b[j];
-      rw.bias[q + t] = -layer.b[j];
-    }
-    std::vector<double> lower = down(rw, i - 1, gate);
-    Interval c{std::vector<double>(n, -kInf), std::vector<double>(n, kInf)};
-    for (std::size_t t = 0; t < q; ++t) {
-      c.lo[neurons[t]] = lower[t];
-      c.hi[neurons[t]] = -lower[q + t];
-    }
+      std::vector<double> lower = down(rw, i - 1, gate);
+      for (std::size_t t = 0; t < q; ++t) {
+        c.lo[j0 + t] = lower[t];
+        c.hi[j0 + t] = -lower[q + t];
+      }
+    };
+    if (blocks == 1)
+      task(0);
+    else
+      pool_->parallelFor(blocks, task);
     return c;
   }
 
@@ -619,8 +689,8 @@ private:
       rw.slack[r] += fp::sumError(nOut + 1, err) * (1 + 0x1p-40);
       rw.addBias(r, sum, abs, nOut);
     }
-    product(rw, layers_[L - 1].Wcols, below.size(), spare_.A);
-    concretize(rw, spare_.A.data(), below.size(), layers_[L - 2].hCur, below, lower);
+    product(rw, layers_[L - 1].Wcols, below.size(), rw.spare);
+    concretize(rw, rw.spare.data(), below.size(), layers_[L - 2].hCur, below, lower);
     return lower;
   }
 };

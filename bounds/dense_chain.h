@@ -26,6 +26,7 @@ struct DenseLayer {
   std::size_t in = 0, out = 0;
   std::vector<double> W;    // out × in, row-major: z_j = sum_k W[j*in + k] h_k
   std::vector<double> b;    // out (zeros without a bias node)
+  std::vector<float> Wf;    // W in float when every weight is a float (else empty)
   ValueId z = kNoValue;     // the pre-activation value (after the bias)
   NodeId act = kNoNode;     // the activation node reading z, or kNoNode
   ValueId h = kNoValue;     // the activation's result (kNoValue without one)

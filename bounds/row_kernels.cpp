@@ -143,4 +143,26 @@ GAMMA_CLONES AffineSums affineRow(const double *w, std::size_t n, const double *
   return s;
 }
 
+GAMMA_CLONES AffineSums affineRow(const float *w, std::size_t n, const double *c, const double *r, const double *a) {
+  typedef float F __attribute__((vector_size(kLanes * sizeof(float))));
+  V sc = {}, sr = {}, sa = {};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes) {
+    F f;
+    std::memcpy(&f, w + k, sizeof f);
+    V x = __builtin_convertvector(f, V), ax = vabs(x);
+    sc += x * load(c + k);
+    sr += ax * load(r + k);
+    sa += ax * load(a + k);
+  }
+  AffineSums s{sum(sc), sum(sr), sum(sa)};
+  for (; k < n; ++k) {
+    double x = w[k], ax = std::fabs(x);
+    s.centre += x * c[k];
+    s.radius += ax * r[k];
+    s.magnitude += ax * a[k];
+  }
+  return s;
+}
+
 } // namespace gm::bounds::kernels

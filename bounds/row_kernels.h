@@ -36,5 +36,7 @@ struct AffineSums {
 };
 // sum w[k]*c[k], sum |w[k]|*r[k], sum |w[k]|*a[k] over one row of a weight matrix.
 AffineSums affineRow(const double *w, std::size_t n, const double *c, const double *r, const double *a);
+// The same with the row in float (converted exactly): half the memory traffic.
+AffineSums affineRow(const float *w, std::size_t n, const double *c, const double *r, const double *a);
 
 } // namespace gm::bounds::kernels

@@ -29,7 +29,7 @@ constexpr std::string_view kPatterns[] = {
     "neg",       "abs",         "add",      "sub",          "mul",        "div",         "pow",
     "matmul",    "conv",        "batch_norm", "max_pool",   "average_pool", "softmax",   "layer_norm",
     "reduce_mean", "reduce_sum", "reshape", "transpose",    "concat",     "slice",       "gather",
-    "residual",
+    "residual",  "dense_chain",
 };
 
 using Ints = std::vector<std::int64_t>;
@@ -60,6 +60,7 @@ private:
   std::map<ValueId, std::set<std::string>> valueTags_;
   std::vector<std::vector<double>> probes_;
   bounds::Box box_;
+  bool complete_ = false; // the graph is finished (a dense chain is a whole network)
 
   const Shape &shape(ValueId v) const { return g_.type(v).shape; }
   std::int64_t count(ValueId v) const { return g_.type(v).numElements(); }
@@ -191,6 +192,7 @@ private:
   void slice();
   void gather();
   void residual();
+  void denseChain();
   void apply(std::string_view pattern);
 
   void makeInputAndBox();
@@ -703,7 +705,40 @@ void Builder::residual() {
   }
 }
 
+// A whole feed-forward network in the form bounds/dense_chain.h takes:
+// normalisation, flatten, then dense layers with relu, sigmoid or tanh.
+void Builder::denseChain() {
+  if (live_.size() != 1)
+    throw Reject{};
+  ValueId v = input_;
+  if (rng_.chance(0.5)) {
+    v = node(Op::Sub, {v, constant(shape(v), normals(count(v), 0.0, 0.5))});
+    tag("chain-normalise");
+  }
+  if (rng_.chance(0.4))
+    v = node(Op::Div, {v, scalarConst(rng_.uniform(0.3, 3.0))});
+  v = reshapeTo(v, {1, count(v)});
+  int layers = int(rng_.integer(2, 4));
+  for (int i = 0; i < layers; ++i) {
+    bool last = i + 1 == layers;
+    std::int64_t n = last ? rng_.integer(1, 6) : rng_.integer(2, 24);
+    v = node(Op::MatMul, {v, weights({count(v), n}, count(v))});
+    if (rng_.chance(0.8))
+      v = node(Op::Add, {v, constant(rng_.chance(0.5) ? Shape{n} : Shape{1, n}, normals(n, 0.0, 0.5))});
+    if (!last || rng_.chance(0.2)) {
+      Op act = rng_.pick(std::vector<Op>{Op::Relu, Op::Relu, Op::Relu, Op::Sigmoid, Op::Tanh});
+      v = node(act, {v});
+      tag(last ? "chain-trailing-activation" : std::string("chain-") + std::string(opKeyword(act)));
+    }
+  }
+  push(v);
+  tag("dense-chain");
+  complete_ = true;
+}
+
 void Builder::apply(std::string_view p) {
+  if (p == "dense_chain")
+    return denseChain();
   std::optional<Op> op = opFromKeyword(p);
   if (p == "residual")
     return residual();
@@ -869,7 +904,11 @@ Case Builder::build(std::uint64_t seed) {
   GAMMA_ASSERT(!allowed.empty(), "no generator pattern selected");
 
   int steps = int(rng_.integer(1, options_.maxSteps));
-  for (int s = 0; s < steps; ++s)
+  // Dense chains are whole graphs: often the first and only pattern.
+  if (std::find(allowed.begin(), allowed.end(), "dense_chain") != allowed.end() &&
+      (allowed.size() == 1 || rng_.chance(0.1)))
+    allowed = {"dense_chain"};
+  for (int s = 0; s < steps && !complete_; ++s)
     for (int attempt = 0; attempt < 8; ++attempt) {
       std::size_t before = live_.size();
       try {
