@@ -211,11 +211,25 @@ struct LayerState {
   std::vector<double> colsStore, liveStore;
 };
 
+// std::allocator without value-initialisation: coefficient buffers are
+// written in full before they are read, so resizing them need not zero them.
+template <class T> struct NoInit : std::allocator<T> {
+  template <class U> struct rebind {
+    using other = NoInit<U>;
+  };
+  template <class U> void construct(U *p) noexcept { ::new (static_cast<void *>(p)) U; }
+  template <class U, class... Args> void construct(U *p, Args &&...args) {
+    ::new (static_cast<void *>(p)) U(std::forward<Args>(args)...);
+  }
+};
+using Buffer = std::vector<double, NoInit<double>>;
+
 // Rows of one backward pass: A is R × m over the live neurons of the current layer.
 struct Rows {
   std::size_t R = 0, m = 0;
-  std::vector<double> A, bias, slack;
-  std::vector<double> spare; // the next A, or a product to concretise
+  Buffer A;
+  std::vector<double> bias, slack;
+  Buffer spare; // the next A, or a product to concretise
   std::unique_ptr<Rows> part = nullptr; // a subset of the rows (`down`), buffers kept
 
   Rows() = default;
@@ -432,11 +446,12 @@ private:
   // Rows on h_i (live columns) -> rows on z_i through the relaxation lines.
   void relaxStep(Rows &rw, std::size_t i) {
     const LayerState &s = layers_[i];
+    std::vector<kernels::RelaxSums> k(rw.R);
+    kernels::relaxRows(rw.A.data(), rw.R, rw.m, s.kl.data(), s.bl.data(), s.ku.data(), s.bu.data(), s.magZ.data(),
+                       k.data());
     for (std::size_t r = 0; r < rw.R; ++r) {
-      kernels::RelaxSums k = kernels::relaxRow(rw.A.data() + r * rw.m, rw.m, s.kl.data(), s.bl.data(), s.ku.data(),
-                                               s.bu.data(), s.magZ.data());
-      rw.slack[r] += fp::sumError(1, k.absCoef);
-      rw.addBias(r, k.bias, k.absBias, rw.m);
+      rw.slack[r] += fp::sumError(1, k[r].absCoef);
+      rw.addBias(r, k[r].bias, k[r].absBias, rw.m);
     }
   }
 
@@ -444,15 +459,16 @@ private:
   void biasStep(Rows &rw, std::size_t i) {
     const LayerState &s = layers_[i];
     std::size_t inner = chain_.layers[i].out;
+    std::vector<kernels::DotSums> d(rw.R);
+    kernels::biasRows(rw.A.data(), rw.R, rw.m, s.bLive.data(), s.vLive.data(), d.data());
     for (std::size_t r = 0; r < rw.R; ++r) {
-      kernels::DotSums d = kernels::biasRow(rw.A.data() + r * rw.m, rw.m, s.bLive.data(), s.vLive.data());
-      rw.slack[r] += fp::sumError(inner + 1, d.weighted) * (1 + 0x1p-40);
-      rw.addBias(r, d.sum, d.abs, rw.m);
+      rw.slack[r] += fp::sumError(inner + 1, d[r].weighted) * (1 + 0x1p-40);
+      rw.addBias(r, d[r].sum, d[r].abs, rw.m);
     }
   }
 
   // out = A · M with M (rw.m × cols), row-major.
-  static void product(const Rows &rw, const double *M, std::size_t cols, std::vector<double> &out) {
+  static void product(const Rows &rw, const double *M, std::size_t cols, Buffer &out) {
     out.resize(rw.R * cols);
     if (rw.m == 0)
       std::fill(out.begin(), out.end(), 0.0);
@@ -481,9 +497,10 @@ private:
       hi[c] = b.hi[live[c]];
     }
     lower.resize(rw.R);
+    std::vector<kernels::BoxSums> k(rw.R);
+    kernels::boxRows(A, rw.R, cols, lo.data(), hi.data(), k.data());
     for (std::size_t r = 0; r < rw.R; ++r) {
-      kernels::BoxSums k = kernels::boxRow(A + r * cols, cols, lo.data(), hi.data());
-      rw.addBias(r, k.sum, k.abs, cols);
+      rw.addBias(r, k[r].sum, k[r].abs, cols);
       lower[r] = rw.lower(r);
     }
   }

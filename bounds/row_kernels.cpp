@@ -45,7 +45,7 @@ inline double pos(double x) { return x > 0 ? x : 0.0; }
 inline double neg(double x) { return x < 0 ? x : 0.0; }
 } // namespace
 
-GAMMA_CLONES RelaxSums relaxRow(double *a, std::size_t m, const double *kl, const double *bl, const double *ku,
+__attribute__((always_inline)) inline RelaxSums relaxRow(double *a, std::size_t m, const double *kl, const double *bl, const double *ku,
                                 const double *bu, const double *mag) {
   V s = {}, sb = {}, sk = {}, bad = {};
   auto step = [&](V x, V kL, V bL, V kU, V bU, V mg) {
@@ -77,7 +77,7 @@ GAMMA_CLONES RelaxSums relaxRow(double *a, std::size_t m, const double *kl, cons
   return r;
 }
 
-GAMMA_CLONES DotSums biasRow(const double *a, std::size_t m, const double *b, const double *v) {
+__attribute__((always_inline)) inline DotSums biasRow(const double *a, std::size_t m, const double *b, const double *v) {
   V s = {}, sa = {}, sw = {};
   auto step = [&](V x, V bb, V vv) {
     V p = x * bb;
@@ -98,7 +98,7 @@ GAMMA_CLONES DotSums biasRow(const double *a, std::size_t m, const double *b, co
   return r;
 }
 
-GAMMA_CLONES BoxSums boxRow(const double *a, std::size_t n, const double *lo, const double *hi) {
+__attribute__((always_inline)) inline BoxSums boxRow(const double *a, std::size_t n, const double *lo, const double *hi) {
   V s = {}, sa = {}, bad = {};
   auto step = [&](V x, V l, V h) {
     V t = pos(x) * l + neg(x) * h;
@@ -120,6 +120,24 @@ GAMMA_CLONES BoxSums boxRow(const double *a, std::size_t n, const double *lo, co
   if (b != 0 || std::isnan(b))
     return {kNaN, kNaN};
   return r;
+}
+
+GAMMA_CLONES void relaxRows(double *a, std::size_t R, std::size_t m, const double *kl, const double *bl,
+                           const double *ku, const double *bu, const double *mag, RelaxSums *out) {
+  for (std::size_t r = 0; r < R; ++r)
+    out[r] = relaxRow(a + r * m, m, kl, bl, ku, bu, mag);
+}
+
+GAMMA_CLONES void biasRows(const double *a, std::size_t R, std::size_t m, const double *b, const double *v,
+                           DotSums *out) {
+  for (std::size_t r = 0; r < R; ++r)
+    out[r] = biasRow(a + r * m, m, b, v);
+}
+
+GAMMA_CLONES void boxRows(const double *a, std::size_t R, std::size_t n, const double *lo, const double *hi,
+                          BoxSums *out) {
+  for (std::size_t r = 0; r < R; ++r)
+    out[r] = boxRow(a + r * n, n, lo, hi);
 }
 
 GAMMA_CLONES AffineSums affineRow(const double *w, std::size_t n, const double *c, const double *r, const double *a) {

@@ -14,22 +14,23 @@ namespace gm::bounds::kernels {
 struct RelaxSums {
   double bias, absBias, absCoef;
 };
-// a[c] <- a[c] * (a[c] > 0 ? kl[c] : ku[c]). Returns the sum of
+// For each of R rows a of length m (one after the other):
+// a[c] <- a[c] * (a[c] > 0 ? kl[c] : ku[c]); out[r] holds the sum of
 // a[c] * (a[c] > 0 ? bl[c] : bu[c]), its absolute sum, and sum |new a[c]| * mag[c].
-RelaxSums relaxRow(double *a, std::size_t m, const double *kl, const double *bl, const double *ku, const double *bu,
-                   const double *mag);
+void relaxRows(double *a, std::size_t R, std::size_t m, const double *kl, const double *bl, const double *ku,
+               const double *bu, const double *mag, RelaxSums *out);
 
 struct DotSums {
   double sum, abs, weighted;
 };
-// sum a[c]*b[c], sum |a[c]*b[c]|, sum |a[c]|*v[c].
-DotSums biasRow(const double *a, std::size_t m, const double *b, const double *v);
+// sum a[c]*b[c], sum |a[c]*b[c]|, sum |a[c]|*v[c], for each of R rows of length m.
+void biasRows(const double *a, std::size_t R, std::size_t m, const double *b, const double *v, DotSums *out);
 
 struct BoxSums {
   double sum, abs;
 };
-// sum (a[c] > 0 ? a[c]*lo[c] : a[c]*hi[c]) and its absolute sum.
-BoxSums boxRow(const double *a, std::size_t n, const double *lo, const double *hi);
+// sum (a[c] > 0 ? a[c]*lo[c] : a[c]*hi[c]) and its absolute sum, for each of R rows of length n.
+void boxRows(const double *a, std::size_t R, std::size_t n, const double *lo, const double *hi, BoxSums *out);
 
 struct AffineSums {
   double centre, radius, magnitude;
