@@ -44,6 +44,8 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 // Rows × columns of a pass below which threads cost more than they save.
 constexpr std::size_t kParallelWork = 1 << 15;
+// Neurons per block of a split pass (each brings its lower and upper row).
+constexpr std::size_t kBlockNeurons = 128;
 
 bool isActivation(Op op) { return op == Op::Relu || op == Op::Sigmoid || op == Op::Tanh; }
 
@@ -605,8 +607,7 @@ private:
 
   // Intermediate pass for z_i: rows +e_j (lower) and -e_j (upper) for every
   // neuron j. Rows are independent, so blocks of neurons run as parallel
-  // tasks (each with its lower and upper rows, the layout `down` settles in),
-  // with the same result as one block.
+  // tasks (each with its lower and upper rows, the layout `down` settles in).
   Interval crownIntermediate(std::size_t i) {
     const DenseLayer &layer = chain_.layers[i];
     const LayerState &s = layers_[i];
@@ -615,9 +616,11 @@ private:
     // with IBP intersection the interval itself feeds the next layers' IBP,
     // so there every row is computed in full.
     bool gate = info_.graph.node(layer.act).op == Op::Relu && settling();
+    // The blocks depend on the sizes only, never on the thread count, so every
+    // product has the same shape (and BLAS the same order) however many threads run them.
     std::size_t blocks = 1;
-    if (pool_ && n * (mb + box0_.size()) >= kParallelWork)
-      blocks = std::min<std::size_t>(pool_->size(), n);
+    if (n * (mb + box0_.size()) >= kParallelWork)
+      blocks = std::max<std::size_t>(1, n / kBlockNeurons);
     blocks_.resize(std::max(blocks_.size(), blocks));
     Interval c{std::vector<double>(n), std::vector<double>(n)};
     auto task = [&](std::size_t b) {
@@ -640,10 +643,11 @@ private:
         c.hi[j0 + t] = -lower[q + t];
       }
     };
-    if (blocks == 1)
-      task(0);
-    else
+    if (pool_)
       pool_->parallelFor(blocks, task);
+    else
+      for (std::size_t b = 0; b < blocks; ++b)
+        task(b);
     return c;
   }
 

@@ -248,3 +248,57 @@ TEST_CASE("McCormick planes bound the product on the box") {
 }
 
 } // TEST_SUITE
+
+TEST_SUITE("bounds") {
+
+// A network wide enough that intermediate passes split into row blocks.
+TEST_CASE("dense chain: threaded passes give the serial bounds exactly, and the DAG engine's") {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> n01;
+  auto weights = [&](std::int64_t in, std::int64_t out) {
+    std::vector<double> w(static_cast<std::size_t>(in * out));
+    for (double &x : w)
+      x = static_cast<float>(n01(rng) / std::sqrt(double(in)));
+    return tensor({in, out}, w);
+  };
+  auto bias = [&](std::int64_t out) {
+    std::vector<double> b(static_cast<std::size_t>(out));
+    for (double &x : b)
+      x = static_cast<float>(0.3 * n01(rng));
+    return tensor({out}, b);
+  };
+  Graph g;
+  ValueId v = g.addInput("x", {DType::F32, {1, 300}});
+  for (std::int64_t width : {160, 160, 120}) {
+    std::int64_t in = g.type(v).shape[1];
+    ValueId w = g.addConst(weights(in, width)), b = g.addConst(bias(width));
+    ValueId z = g.add1(Op::Add, {g.add1(Op::MatMul, {v, w}), b});
+    v = g.add1(Op::Relu, {z});
+  }
+  ValueId wOut = g.addConst(weights(120, 10));
+  g.setOutputs({g.add1(Op::MatMul, {v, wOut})});
+  Network net(g);
+  REQUIRE(net.denseChain() != nullptr);
+  Box box{std::vector<double>(300), std::vector<double>(300)};
+  std::uniform_real_distribution<double> u(0, 1);
+  for (std::size_t i = 0; i < 300; ++i) {
+    box.lower[i] = u(rng);
+    box.upper[i] = box.lower[i] + 0.02;
+  }
+  Options o;
+  o.threads = 1;
+  Result serial = computeBounds(net, box, nullptr, o);
+  o.threads = 0;
+  Result threaded = computeBounds(net, box, nullptr, o);
+  CHECK(serial.lower == threaded.lower);
+  CHECK(serial.upper == threaded.upper);
+  o.denseChain = false;
+  Result dag = computeBounds(net, box, nullptr, o);
+  for (std::size_t k = 0; k < 10; ++k) {
+    CHECK(serial.lower[k] == doctest::Approx(dag.lower[k]).epsilon(1e-9));
+    CHECK(serial.upper[k] == doctest::Approx(dag.upper[k]).epsilon(1e-9));
+    CHECK(serial.lower[k] < serial.upper[k]);
+  }
+}
+
+} // TEST_SUITE
