@@ -7,6 +7,8 @@
 #include "ir/interp/interpreter.h"
 #include "ir/text.h"
 
+#include "test/temp_dir.h"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 #include <onnx/onnx_pb.h>
@@ -33,21 +35,9 @@ using gm::ref::Tensor;
 using Ints = std::vector<std::int64_t>;
 
 // A directory for the test models, removed at exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("gamma_onnx_test_" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
 fs::path tempDir() {
-  static TempDir dir;
-  return dir.path;
+  static gm::test::TempDir dir("gamma-onnx");
+  return dir.path();
 }
 
 void writeFile(const fs::path &path, const std::string &bytes) {

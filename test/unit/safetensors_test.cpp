@@ -7,6 +7,8 @@
 #include "ir/constant.h"
 #include "ir/error.h"
 
+#include "test/temp_dir.h"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
@@ -26,24 +28,8 @@ using nlohmann::json;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() / ("gamma-safetensors-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string write(const std::string &name, const std::string &bytes) const {
-    std::string file = (path / name).string();
-    std::ofstream(file, std::ios::binary) << bytes;
-    return file;
-  }
+struct TempDir : gm::test::TempDir {
+  TempDir() : gm::test::TempDir("gamma-safetensors") {}
 };
 
 // A safetensors file from raw header text: the header is not checked or padded.
@@ -238,16 +224,16 @@ TEST_CASE("every dtype round trips; float dtypes widen exactly") {
 TEST_CASE("a directory resolves to its single file; several files need a name") {
   TempDir dir;
   std::string file = dir.write("weights.safetensors", wellFormedFile({{"w", "F32", {1}, bytesOf<float>({2.0f})}}));
-  st::Archive archive = st::Archive::open(dir.path.string());
+  st::Archive archive = st::Archive::open(dir.path().string());
   CHECK(archive.path() == file);
   CHECK(st::toFloats(archive.tensor("w")) == std::vector<float>{2.0f});
   dir.write("more.safetensors", wellFormedFile({{"v", "F32", {1}, bytesOf<float>({3.0f})}}));
-  CHECK(contains(errorOf([&] { st::Archive::open(dir.path.string()); }), "2 .safetensors files; name one"));
+  CHECK(contains(errorOf([&] { st::Archive::open(dir.path().string()); }), "2 .safetensors files; name one"));
   // model.safetensors is what transformers saves, and wins.
   dir.write("model.safetensors", wellFormedFile({{"m", "F32", {1}, bytesOf<float>({4.0f})}}));
-  CHECK(st::Archive::open(dir.path.string()).names() == std::vector<std::string>{"m"});
+  CHECK(st::Archive::open(dir.path().string()).names() == std::vector<std::string>{"m"});
   TempDir empty;
-  CHECK(contains(errorOf([&] { st::Archive::open(empty.path.string()); }), "no .safetensors file"));
+  CHECK(contains(errorOf([&] { st::Archive::open(empty.path().string()); }), "no .safetensors file"));
 }
 
 TEST_CASE("a sharded model: one name map over the shards, each opened once") {
@@ -266,7 +252,7 @@ TEST_CASE("a sharded model: one name map over the shards, each opened once") {
                   {"c", "model-00002-of-00002.safetensors"}}}};
   std::string indexPath = dir.write("model.safetensors.index.json", index.dump(2));
 
-  for (const std::string &path : {indexPath, dir.path.string()}) {
+  for (const std::string &path : {indexPath, dir.path().string()}) {
     st::Archive archive = st::Archive::open(path);
     CHECK(archive.path() == indexPath);
     CHECK(archive.names() == std::vector<std::string>{"a", "b", "c"});
@@ -303,7 +289,7 @@ TEST_CASE("a sharded model: one name map over the shards, each opened once") {
 
 TEST_CASE("malformed files give one-line errors naming the file and the tensor") {
   TempDir dir;
-  std::string file = (dir.path / "bad.safetensors").string();
+  std::string file = (dir.path() / "bad.safetensors").string();
   std::string w = file + ": tensor 'w': ";
   std::string f32x2 = bytesOf<float>({1, 2});
   auto check = [&](const std::string &message, const std::string &expected) {
@@ -408,7 +394,7 @@ TEST_CASE("HF config.json: typed getters name the key") {
     std::string p = dir.write("bad_config.json", text);
     return errorOf([&] { hf::whisperEncoderConfig(hf::Config::readFile(p)); });
   };
-  std::string bad = (dir.path / "bad_config.json").string();
+  std::string bad = (dir.path() / "bad_config.json").string();
   std::string base = R"("model_type": "whisper", "num_mel_bins": 80, "encoder_layers": 2, "encoder_ffn_dim": 128,
       "max_source_positions": 16, "activation_function": "gelu")";
   CHECK(whisperError("{" + base + R"(, "encoder_attention_heads": 4})") == bad + ": key 'd_model': missing");
@@ -421,7 +407,7 @@ TEST_CASE("HF config.json: typed getters name the key") {
   CHECK(whisperError(R"({"model_type": "qwen3"})") == bad + ": key 'model_type': expected 'whisper', got 'qwen3'");
   CHECK(contains(whisperError(R"({"model_type": "whisper",)"), bad + ": parse error at line 1, column 26"));
   CHECK(whisperError("[]") == bad + ": config is not a JSON object");
-  CHECK(contains(errorOf([&] { hf::Config::readFile((dir.path / "absent.json").string()); }), "absent.json: cannot open"));
+  CHECK(contains(errorOf([&] { hf::Config::readFile((dir.path() / "absent.json").string()); }), "absent.json: cannot open"));
 }
 
 TEST_CASE("shared whisper_tiny: 37 tensors; the F16 file is the F32 file rounded to nearest") {
