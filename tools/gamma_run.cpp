@@ -7,6 +7,7 @@
 #include "frontend/vnnlib/vnnlib.h"
 #include "ir/error.h"
 #include "runtime/falsify.h"
+#include "runtime/thread_pool.h"
 #include "runtime/verify.h"
 #include "tools/tool_main.h"
 
@@ -134,6 +135,8 @@ int main(int argc, char **argv) {
                "Methods: ibp (intervals), crown (backward linear bounds, intermediate bounds\n"
                "by CROWN too; the default), crown-ibp (intermediate bounds by IBP).\n"
                "With --input alone, evaluates MODEL concretely (float64) and prints the outputs.\n"
+               "With several PROPERTY files, decides them in parallel (threads: GAMMA_THREADS)\n"
+               "and prints the results in the order given (with --json, an array).\n"
                "With no arguments, runs the embedded demo network and its property.\n\n"
                "Examples:\n"
                "  gamma-run                                        demo network, demo property\n"
@@ -141,16 +144,19 @@ int main(int argc, char **argv) {
                "  gamma-run net.onnx prop.vnnlib --method ibp --timeout 60\n"
                "  gamma-run net.onnx --input x.npy --epsilon 0.01 --label 3 --clip 0,1\n"
                "  gamma-run net.onnx prop.vnnlib --result out.txt  VNN-COMP result file\n"
+               "  gamma-run net.onnx p1.vnnlib p2.vnnlib p3.vnnlib  a batch, in parallel\n"
                "  gamma-run net.onnx --input 0.1,0.2,0.3,0.4,0.5    concrete outputs",
                "gamma-run"};
-  std::string model = "demo", property, input, methodName = "crown", resultFile, clip;
+  std::string model = "demo", input, methodName = "crown", resultFile, clip;
+  std::vector<std::string> properties;
   std::size_t samples = 1000;
   std::uint64_t seed = 1;
   bool json = false, intersectIbp = false, noAttack = false;
   double timeout = 0, epsilon = -1, searchTime = 10;
   long long label = -1;
   app.add_option("MODEL", model, "model: .onnx, .gir or 'demo' (the default)");
-  app.add_option("PROPERTY", property, "VNNLIB property (the demo has a built-in one)")->check(CLI::ExistingFile);
+  app.add_option("PROPERTY", properties, "VNNLIB properties, one or more (the demo has a built-in one)")
+      ->check(CLI::ExistingFile);
   app.add_option("--method", methodName, "bound method: ibp, crown (default) or crown-ibp")
       ->check(CLI::IsMember({"ibp", "crown", "crown-ibp"}));
   app.add_flag("--intersect-ibp", intersectIbp,
@@ -179,8 +185,10 @@ int main(int argc, char **argv) {
     Graph graph = loadModel(model);
     if (epsilon >= 0 && input.empty())
       fail("--epsilon", "needs --input (the centre of the ball)");
-    if (epsilon >= 0 && !property.empty())
+    if (epsilon >= 0 && !properties.empty())
       fail("--epsilon", "give either a PROPERTY or --epsilon, not both");
+    if (properties.size() > 1 && !resultFile.empty())
+      fail("--result", "writes the result of one property; {} were given", properties.size());
     if (epsilon < 0 && (label >= 0 || !clip.empty()))
       fail(label >= 0 ? "--label" : "--clip", "only meaningful with --epsilon");
     std::vector<double> x;
@@ -204,8 +212,10 @@ int main(int argc, char **argv) {
       }
       return tools::kExitOk;
     }
-    vnnlib::Property prop;
-    std::string propertyName = property;
+    // Every property is read before any is decided, so a bad file fails the
+    // run at once instead of after the others' results.
+    std::vector<vnnlib::Property> props;
+    std::vector<std::string> names;
     if (epsilon >= 0) {
       std::vector<double> y = evaluateFlat(graph, x);
       std::size_t k = label >= 0 ? static_cast<std::size_t>(label)
@@ -218,13 +228,16 @@ int main(int argc, char **argv) {
         lo = c[0];
         hi = c[1];
       }
-      prop = robustnessProperty(x, epsilon, k, y.size(), lo, hi);
-      propertyName = fmt::format("epsilon {} around {} (label {})", epsilon, input, k);
-    } else if (!property.empty()) {
-      prop = vnnlib::parseFile(property);
+      props.push_back(robustnessProperty(x, epsilon, k, y.size(), lo, hi));
+      names.push_back(fmt::format("epsilon {} around {} (label {})", epsilon, input, k));
+    } else if (!properties.empty()) {
+      props.resize(properties.size());
+      names = properties;
+      ThreadPool::shared().parallelFor(properties.size(),
+                                       [&](std::size_t i) { props[i] = vnnlib::parseFile(properties[i]); });
     } else if (model == demo::kModelName) {
-      prop = vnnlib::parse(demo::propertyText(), "<demo property>");
-      propertyName = prop.path;
+      props.push_back(vnnlib::parse(demo::propertyText(), "<demo property>"));
+      names.push_back(props.back().path);
     } else {
       fail(model, "nothing to do: give a PROPERTY (.vnnlib), --epsilon with --input, or --input");
     }
@@ -236,11 +249,24 @@ int main(int argc, char **argv) {
     options.seed = seed;
     options.attack = !noAttack;
     options.searchSeconds = searchTime;
-    VerifyReport report = verifyProperty(graph, prop, options);
+    std::vector<VerifyReport> reports(props.size());
+    ThreadPool::shared().parallelFor(props.size(),
+                                     [&](std::size_t i) { reports[i] = verifyProperty(graph, props[i], options); });
     if (!resultFile.empty())
-      tools::writeOutput(resultFile, vnncompResult(report));
-    tools::writeOutput("", json ? reportJson(report, model, propertyName).dump(2) + "\n"
-                                : reportText(report, model, propertyName));
-    return report.verdict == "sat" ? tools::kExitFails : tools::kExitOk;
+      tools::writeOutput(resultFile, vnncompResult(reports[0]));
+    bool anySat = false;
+    nlohmann::json all = nlohmann::json::array();
+    std::string text;
+    for (std::size_t i = 0; i < reports.size(); ++i) {
+      anySat = anySat || reports[i].verdict == "sat";
+      if (json)
+        all.push_back(reportJson(reports[i], model, names[i]));
+      else
+        text += (i ? "\n" : "") + reportText(reports[i], model, names[i]);
+    }
+    if (json)
+      text = (reports.size() == 1 ? all[0] : all).dump(2) + "\n";
+    tools::writeOutput("", text);
+    return anySat ? tools::kExitFails : tools::kExitOk;
   });
 }
