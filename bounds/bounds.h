@@ -57,6 +57,9 @@ struct Options {
   // Keep the bounds of the inputs of every relaxed node (tests compare them
   // with auto_LiRPA's pre-activation bounds).
   bool keepIntermediate = false;
+  // Keep the width of every bounded value's interval (Result::widths), to show
+  // where bounds grow through a network.
+  bool keepWidths = false;
   // Feed-forward networks of dense layers take a matrix-form implementation
   // of the same rules (bounds/dense_chain.h); false forces the general DAG
   // engine (tests compare the two).
@@ -72,10 +75,18 @@ struct NodeBounds {
   std::vector<double> lower, upper;
 };
 
+// How wide a value's interval is: the largest and the mean of upper - lower
+// over its elements (infinite when a side is unbounded).
+struct ValueWidth {
+  NodeId node = 0; // the node defining the value
+  double maxWidth = 0, meanWidth = 0;
+};
+
 struct Result {
   std::vector<double> lower, upper;       // every output element
   std::vector<double> rowLower, rowUpper; // every spec row (empty without a spec)
   std::vector<NodeBounds> intermediate;   // with Options::keepIntermediate, in graph order
+  std::vector<ValueWidth> widths;         // with Options::keepWidths: every bounded value, in graph order
 };
 
 class Timeout : public std::runtime_error {

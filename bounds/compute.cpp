@@ -69,6 +69,18 @@ bool foldsSpec(const GraphInfo &info, NodeId id) {
 
 } // namespace
 
+ValueWidth widthOf(NodeId node, const Interval &v) {
+  ValueWidth w{node, 0, 0};
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    double d = v.hi[i] - v.lo[i];
+    w.maxWidth = std::max(w.maxWidth, d);
+    w.meanWidth += d;
+  }
+  if (v.size())
+    w.meanWidth /= static_cast<double>(v.size());
+  return w;
+}
+
 Interval intersect(const Interval &a, const Interval &b) {
   Interval r = a;
   for (std::size_t i = 0; i < r.size(); ++i) {
@@ -204,6 +216,10 @@ Result computeBounds(const Network &network, const Box &box, const Spec *spec, c
       used[v] = cur[v];
     }
   }
+  if (options.keepWidths)
+    for (NodeId n = 0; n < graph.numNodes(); ++n)
+      if (info.bounded[graph.node(n).results[0]])
+        result.widths.push_back(widthOf(n, cur[graph.node(n).results[0]]));
   if (options.keepIntermediate)
     for (NodeId n = 0; n < graph.numNodes(); ++n)
       if (hasRelaxation(graph.node(n).op) && info.bounded[graph.node(n).operands[0]])

@@ -308,6 +308,13 @@ public:
     }
 
     Result result;
+    if (options_.keepWidths) // the chain's values: each layer's pre-activation and activation
+      for (std::size_t i = 0; i < L; ++i) {
+        const DenseLayer &layer = chain_.layers[i];
+        result.widths.push_back(widthOf(info_.graph.value(layer.z).def, layers_[i].zCur));
+        if (layer.act != kNoNode)
+          result.widths.push_back(widthOf(layer.act, layers_[i].hCur));
+      }
     if (options_.keepIntermediate)
       for (std::size_t i = 0; i < L; ++i)
         if (chain_.layers[i].act != kNoNode)

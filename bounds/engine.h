@@ -98,6 +98,9 @@ std::vector<double> backward(const BackwardInputs &in, ValueId start, std::size_
 
 Interval intersect(const Interval &a, const Interval &b);
 
+// Largest and mean width of an interval.
+ValueWidth widthOf(NodeId node, const Interval &v);
+
 // Lower bounds of the rows [I; -I] over a value of n elements, as an interval.
 Interval fromRows(const std::vector<double> &rows, std::size_t n);
 

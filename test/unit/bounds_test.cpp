@@ -302,3 +302,29 @@ TEST_CASE("dense chain: threaded passes give the serial bounds exactly, and the 
 }
 
 } // TEST_SUITE
+
+TEST_SUITE("bounds") {
+
+TEST_CASE("keepWidths reports every bounded value's interval width, on both engines") {
+  Graph g = tinyNet();
+  Box box{{-1, -1}, {1, 1}};
+  for (bool chain : {true, false}) {
+    Options o;
+    o.method = Method::Ibp;
+    o.keepWidths = true;
+    o.denseChain = chain;
+    Result r = computeBounds(g, box, nullptr, o);
+    REQUIRE_FALSE(r.widths.empty());
+    // The last reported value is the output: y0 in [-1.5, 2.5], y1 in [0, 2].
+    const ValueWidth &out = r.widths.back();
+    CHECK(out.maxWidth == doctest::Approx(4.0));
+    CHECK(out.meanWidth == doctest::Approx(3.0));
+    for (const ValueWidth &w : r.widths)
+      CHECK(w.maxWidth >= w.meanWidth);
+  }
+  Options o;
+  o.method = Method::Ibp;
+  CHECK(computeBounds(g, box, nullptr, o).widths.empty());
+}
+
+} // TEST_SUITE

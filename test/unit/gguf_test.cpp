@@ -12,6 +12,7 @@
 
 #include "test/temp_dir.h"
 
+#include "test/shared_material.h"
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
@@ -29,6 +30,10 @@ using namespace gm;
 using namespace gm::gguf;
 
 namespace {
+
+using gm::test::flattenJson;
+using gm::test::sharedDir;
+using gm::test::transformersDir;
 
 namespace fs = std::filesystem;
 
@@ -215,11 +220,6 @@ std::vector<float> dequantizeBlock(GgmlType type, std::int64_t elements, const s
 }
 
 // ---- shared material ----
-
-fs::path sharedDir() {
-  const char *dir = std::getenv("GAMMA_SHARED_DIR");
-  return dir ? fs::path(dir) : fs::path("../shared");
-}
 
 } // namespace
 

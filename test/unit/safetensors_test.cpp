@@ -9,6 +9,7 @@
 
 #include "test/temp_dir.h"
 
+#include "test/shared_material.h"
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,10 @@ namespace st = gm::safetensors;
 using nlohmann::json;
 
 namespace {
+
+using gm::test::flattenJson;
+using gm::test::sharedDir;
+using gm::test::transformersDir;
 
 struct TempDir : gm::test::TempDir {
   TempDir() : gm::test::TempDir("gamma-safetensors") {}
@@ -90,13 +95,6 @@ std::vector<std::uint16_t> raw16(const st::TensorView &t) {
   std::memcpy(out.data(), t.bytes.data(), t.bytes.size());
   return out;
 }
-
-fs::path sharedDir() {
-  const char *dir = std::getenv("GAMMA_SHARED_DIR");
-  return dir ? fs::path(dir) : fs::path("../shared");
-}
-
-fs::path transformersDir() { return sharedDir() / "reference" / "transformers"; }
 
 bool haveWhisper() {
   if (fs::is_regular_file(transformersDir() / "whisper_tiny_f32.safetensors"))

@@ -16,6 +16,8 @@
 
 #include "test/temp_dir.h"
 
+#include "test/shared_material.h"
+#include "test/synthetic_weights.h"
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -35,6 +37,10 @@ using nlohmann::json;
 
 namespace {
 
+using gm::test::flattenJson;
+using gm::test::sharedDir;
+using gm::test::transformersDir;
+
 struct TempDir : gm::test::TempDir {
   TempDir() : gm::test::TempDir("gamma-whisper") {}
 };
@@ -45,20 +51,9 @@ struct Dims {
   std::int64_t mel = 4, d = 8, heads = 2, ffn = 16, layers = 1, positions = 4;
 };
 
-using Weights = std::map<std::string, std::pair<Shape, std::vector<double>>>;
+using gm::test::Weights;
+using Rng = gm::test::GridRng;
 
-// splitmix64 → multiples of 1/64 in [-0.5, 0.5]: exact in f16 and bf16 too, so
-// every dtype's file holds the same numbers.
-struct Rng {
-  std::uint64_t state;
-  double next() {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return static_cast<double>(static_cast<std::int64_t>(z % 65) - 32) / 64.0;
-  }
-};
 
 Weights syntheticWeights(const Dims &n) {
   Weights w;
@@ -275,28 +270,6 @@ std::string buildError(const Weights &weights, const json &config, const Whisper
 
 // ---- shared material ----
 
-fs::path sharedDir() {
-  const char *dir = std::getenv("GAMMA_SHARED_DIR");
-  return dir ? fs::path(dir) : fs::path("../shared");
-}
-
-fs::path transformersDir() { return sharedDir() / "reference" / "transformers"; }
-
-void flattenInto(const json &nested, std::vector<double> &out) {
-  if (!nested.is_array()) {
-    out.push_back(nested.get<double>());
-    return;
-  }
-  for (const json &item : nested)
-    flattenInto(item, out);
-}
-
-std::vector<double> flatten(const json &nested) {
-  std::vector<double> out;
-  flattenInto(nested, out);
-  return out;
-}
-
 } // namespace
 
 TEST_SUITE("whisper") {
@@ -465,7 +438,7 @@ TEST_CASE("shared whisper_tiny: F32 and F16 files match the float64 reference; I
     return;
   }
   json ref = json::parse(std::ifstream(dir / "whisper_tiny_ref.json"));
-  std::vector<double> mel = flatten(ref["mel_input"]);
+  std::vector<double> mel = flattenJson(ref["mel_input"]);
   WhisperOptions options;
   options.configPath = (dir / "whisper_tiny_config.json").string();
 
@@ -479,7 +452,7 @@ TEST_CASE("shared whisper_tiny: F32 and F16 files match the float64 reference; I
     requireRoundTrip(g);
 
     std::vector<double> y = evaluate(g, mel);
-    double diff = maxAbsDiff(y, flatten(ref[key]));
+    double diff = maxAbsDiff(y, flattenJson(ref[key]));
     MESSAGE(file, ": max |Δ| vs ", key, " = ", diff);
     CHECK(diff <= 1e-4);
 
