@@ -10,7 +10,9 @@
 #include <cstring>
 #include <limits>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Not under ThreadSanitizer: the clones' resolver runs while the dynamic
+// loader relocates, before the sanitizer's runtime is up, and crashes there.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define GAMMA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define GAMMA_CLONES
