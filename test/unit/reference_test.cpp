@@ -14,6 +14,7 @@
 #include "ir/op.h"
 #include "runtime/falsify.h"
 
+#include "test/shared_material.h"
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
@@ -35,10 +36,7 @@ using nlohmann::json;
 
 namespace {
 
-fs::path sharedDir() {
-  const char *dir = std::getenv("GAMMA_SHARED_DIR");
-  return dir ? fs::path(dir) : fs::path();
-}
+using gm::test::sharedDir;
 
 bool haveReference() {
   if (fs::is_directory(sharedDir() / "reference") && fs::is_directory(sharedDir() / "vnncomp"))

@@ -11,6 +11,7 @@
 #include "frontend/vnnlib/vnnlib.h"
 #include "runtime/falsify.h"
 
+#include "test/shared_material.h"
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
@@ -28,10 +29,7 @@ using nlohmann::json;
 
 namespace {
 
-fs::path sharedDir() {
-  const char *dir = std::getenv("GAMMA_SHARED_DIR");
-  return dir ? fs::path(dir) : fs::path();
-}
+using gm::test::sharedDir;
 
 bool haveWitnesses() {
   if (fs::is_regular_file(sharedDir() / "vnncomp" / "sat_witnesses.json"))
