@@ -86,7 +86,8 @@ struct Result {
   std::vector<double> lower, upper;       // every output element
   std::vector<double> rowLower, rowUpper; // every spec row (empty without a spec)
   std::vector<NodeBounds> intermediate;   // with Options::keepIntermediate, in graph order
-  std::vector<ValueWidth> widths;         // with Options::keepWidths: every bounded value, in graph order
+  std::vector<ValueWidth> widths;         // with Options::keepWidths: every bounded value in graph order
+                                          // (a dense chain: each layer's pre-activation and activation)
 };
 
 class Timeout : public std::runtime_error {
