@@ -197,6 +197,9 @@ private:
     case Op::MaxPool:
     case Op::Softmax:
     case Op::LayerNorm:
+    case Op::RmsNorm:
+    case Op::Silu:
+    case Op::Gelu:
       break;
     }
     fail(info_.where(id), "{}", crownUnsupported(info_, id));
@@ -660,7 +663,10 @@ std::string crownUnsupported(const GraphInfo &info, NodeId id) {
   case Op::Softmax:
     return "CROWN cannot bound softmax yet (use --method ibp)";
   case Op::LayerNorm:
-    return "CROWN cannot bound layer_norm yet (use --method ibp)";
+  case Op::RmsNorm:
+  case Op::Silu:
+  case Op::Gelu:
+    return fmt::format("CROWN cannot bound {} yet (use --method ibp)", opInfo(node.op).keyword);
   case Op::Div:
     if (bounded(1))
       return "CROWN cannot bound division by an input-dependent value yet (use --method ibp)";

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 
 namespace gm::bounds {
 
@@ -26,6 +27,60 @@ Interval monotone(const Interval &x, double (*f)(double), double lo, double hi) 
   }
   return y;
 }
+
+// Unimodal activations (silu, gelu): decreasing left of the minimiser x*,
+// increasing right of it. `left` < x* < `right` bracket the minimiser and
+// `minimum` is below the minimum value; `f` returns a value with a relative
+// error budget `rel(x)` (fp::libmDown/Up's when rel returns 0).
+struct Unimodal {
+  double left, right, minimum;
+  double (*f)(double);
+  double (*rel)(double);
+};
+
+Interval unimodal(const Interval &x, const Unimodal &fn) {
+  auto down = [&](double v) {
+    double y = fn.f(v), e = std::fabs(y) * fn.rel(v);
+    return std::max(fn.minimum, fp::libmDown(fp::subDown(y, e)));
+  };
+  auto up = [&](double v) {
+    double y = fn.f(v), e = std::fabs(y) * fn.rel(v);
+    return fp::libmUp(fp::addUp(y, e));
+  };
+  Interval y{x.lo, x.hi};
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    double l = x.lo[i], u = x.hi[i];
+    if (u <= fn.left) {
+      y.lo[i] = down(u);
+      y.hi[i] = up(l);
+    } else if (l >= fn.right) {
+      y.lo[i] = down(l);
+      y.hi[i] = up(u);
+    } else {
+      y.lo[i] = fn.minimum;
+      y.hi[i] = std::max(up(l), up(u));
+    }
+  }
+  return y;
+}
+
+// silu(x) = x·σ(x): x is exact, σ costs exp, an add and a divide; the libm
+// budget covers the lot. Minimiser x* = -1.2784645427610738 (root of
+// 1 + x(1 − σ(x))), minimum x* + 1.
+double silu(double x) { return std::isinf(x) ? (x > 0 ? x : 0.0) : x * sigmoid(x); }
+constexpr Unimodal kSilu{-1.27846455, -1.27846454, -0.278464542762, silu, [](double) { return 0.0; }};
+
+// gelu(x) = x·Φ(x) = x·erfc(−x/√2)/2. The argument −x/√2 carries a relative
+// error of 2⁻⁵² (the constant and the divide), which erfc magnifies by its
+// condition number |z·erfc'(z)/erfc(z)| <= 2z² + 1 (docs/SOUNDNESS.md).
+// Minimiser x* = -0.7517915246935645 (root of Φ(x) + xφ(x)), minimum
+// -0.16997120747990366.
+double gelu(double x) { return std::isinf(x) ? (x > 0 ? x : 0.0) : 0.5 * x * std::erfc(-x / std::numbers::sqrt2); }
+double geluRel(double x) {
+  double z2 = x * x / 2;
+  return std::isfinite(z2) ? (2 * z2 + 2) * 0x1p-51 : 0.0;
+}
+constexpr Unimodal kGelu{-0.75179153, -0.75179152, -0.169971207481, gelu, geluRel};
 
 void mulInterval(double al, double ah, double bl, double bh, double &lo, double &hi) {
   double c[4][2] = {{al, bl}, {al, bh}, {ah, bl}, {ah, bh}};
@@ -153,6 +208,61 @@ struct IntervalView {
   bool point;
 };
 
+// y = P·V where every row of P (m × k) is a softmax over the contracted axis,
+// so P ≥ 0 and each row sums to exactly 1. For any real t,
+//   y_ij ≤ t + Σ_p max(pl_ip·(vh_pj − t), ph_ip·(vh_pj − t))
+//   y_ij ≥ t + Σ_p min(pl_ip·(vl_pj − t), ph_ip·(vl_pj − t))
+// (docs/SOUNDNESS.md, "Products with a softmax"). Every t is sound, so t needs
+// no rounding care; the one where greedily filling the unit mass from the
+// largest vh (smallest vl) stops makes the bound the exact extreme over the
+// boxes and the simplex. Tightens y (m × n) in place; non-finite inputs or
+// results leave it alone.
+void simplexProduct(std::int64_t m, std::int64_t k, std::int64_t n, const double *pl, const double *ph,
+                    const double *vl, const double *vh, double *ylo, double *yhi) {
+  std::vector<std::int64_t> byHi(k), byLo(k); // per column: shared by every row of P
+  for (std::int64_t j = 0; j < n; ++j) {
+    auto hiAt = [&](std::int64_t p) { return vh[p * n + j]; };
+    auto loAt = [&](std::int64_t p) { return vl[p * n + j]; };
+    bool finite = k > 0;
+    for (std::int64_t p = 0; p < k; ++p) {
+      finite = finite && std::isfinite(hiAt(p)) && std::isfinite(loAt(p));
+      byHi[p] = byLo[p] = p;
+    }
+    if (!finite)
+      continue;
+    std::sort(byHi.begin(), byHi.end(), [&](std::int64_t x, std::int64_t z) { return hiAt(x) > hiAt(z); });
+    std::sort(byLo.begin(), byLo.end(), [&](std::int64_t x, std::int64_t z) { return loAt(x) < loAt(z); });
+    for (std::int64_t i = 0; i < m; ++i) {
+      const double *rl = pl + i * k, *rh = ph + i * k;
+      double base = 0;
+      for (std::int64_t p = 0; p < k; ++p)
+        base += rl[p];
+      auto stop = [&](const std::vector<std::int64_t> &order, auto at) {
+        double mass = base;
+        for (std::int64_t p : order)
+          if ((mass += rh[p] - rl[p]) >= 1)
+            return at(p);
+        return at(order.back());
+      };
+      double tu = stop(byHi, hiAt), tl = stop(byLo, loAt);
+      fp::SumUp up;
+      fp::SumDown down;
+      up.add(tu);
+      down.add(tl);
+      for (std::int64_t p = 0; p < k; ++p) {
+        double dh = fp::subUp(hiAt(p), tu), dl = fp::subDown(loAt(p), tl);
+        up.add(std::max(fp::mulUp(rl[p], dh), fp::mulUp(rh[p], dh)));
+        down.add(std::min(fp::mulDown(rl[p], dl), fp::mulDown(rh[p], dl)));
+      }
+      double u = up.value(), l = down.value();
+      if (std::isfinite(u) && u < yhi[i * n + j])
+        yhi[i * n + j] = u;
+      if (std::isfinite(l) && l > ylo[i * n + j])
+        ylo[i * n + j] = l;
+    }
+  }
+}
+
 // y[.., m, n] = sum_k a[.., m, k] * b[.., k, n] with broadcast batches.
 Interval matmul(const GraphInfo &info, const Node &node, const IntervalView &a, const IntervalView &b) {
   Shape sa = info.shape(node.operands[0]), sb = info.shape(node.operands[1]);
@@ -221,6 +331,15 @@ Interval matmul(const GraphInfo &info, const Node &node, const IntervalView &a, 
         y.hi[o] = hi.value();
       }
   }
+  // A softmax over the contracted axis: its rows are probability vectors.
+  const Node &producer = info.graph.definingNode(node.operands[0]);
+  std::int64_t axis = -1;
+  if (!pointA && producer.op == Op::Softmax)
+    normalizeAxis(producer.attrs.getInt("axis"), info.shape(node.operands[0]).size(), axis);
+  if (axis + 1 == static_cast<std::int64_t>(info.shape(node.operands[0]).size()))
+    for (std::size_t t = 0; t < ia.size(); ++t)
+      simplexProduct(m, k, n, a.lo + ia[t] * m * k, a.hi + ia[t] * m * k, b.lo + ib[t] * k * n,
+                     b.hi + ib[t] * k * n, y.lo.data() + t * m * n, y.hi.data() + t * m * n);
   return y;
 }
 
@@ -417,6 +536,60 @@ Interval layerNorm(const GraphInfo &info, const Node &node, const Interval &x, c
   return y;
 }
 
+// rms_norm: y_i = g(x_i, S_i) · s_i with S_i = Σ_{j≠i} x_j² and
+// g(t, S) = t / sqrt((t² + S)/N + ε). g is increasing in t and |g| decreasing
+// in S, so over the box its extremes are at the ends of x_i with the others'
+// sum of squares at the end that makes |g| largest on the negative side and
+// smallest on the positive side. Every step is rounded in the direction that
+// keeps the end outward; |g| <= sqrt(N) comes for free.
+Interval rmsNorm(const GraphInfo &info, const Node &node, const Interval &x, const std::vector<Interval> &all) {
+  const Shape &s = info.shape(node.operands[0]);
+  std::int64_t axis;
+  normalizeAxis(node.attrs.getInt("axis"), s.size(), axis);
+  Shape normalized(s.begin() + axis, s.end());
+  std::int64_t inner = numElements(normalized), outer = numElements(s) / std::max<std::int64_t>(inner, 1);
+  double eps = node.attrs.getFloat("epsilon"), N = static_cast<double>(inner);
+  Interval scale = intervalOf(info, node.operands[1], all);
+  std::vector<std::int64_t> is = broadcastIndex(info.shape(node.operands[1]), normalized);
+  // g at t with the others' squares summing to `others`, rounded down (up).
+  auto gDown = [&](double t, double othersLo, double othersHi) {
+    if (t >= 0) { // smallest: largest denominator
+      double den = fp::sqrtUp(fp::addUp(fp::divUp(fp::addUp(fp::mulUp(t, t), othersHi), N), eps));
+      return den == 0 ? 0.0 : fp::divDown(t, den);
+    }
+    double den = fp::sqrtDown(fp::addDown(fp::divDown(fp::addDown(fp::mulDown(t, t), othersLo), N), eps));
+    return den == 0 ? -kInf : fp::divDown(t, den);
+  };
+  auto gUp = [&](double t, double othersLo, double othersHi) { return -gDown(-t, othersLo, othersHi); };
+  Interval y{x.lo, x.hi};
+  std::vector<double> sqL(inner), sqH(inner);
+  for (std::int64_t o = 0; o < outer; ++o) {
+    const double *xl = x.lo.data() + o * inner, *xh = x.hi.data() + o * inner;
+    fp::SumDown totL;
+    fp::SumUp totH;
+    for (std::int64_t i = 0; i < inner; ++i) {
+      double l = xl[i], u = xh[i];
+      sqL[i] = (l <= 0 && u >= 0) ? 0 : std::min(fp::mulDown(l, l), fp::mulDown(u, u));
+      sqH[i] = std::max(fp::mulUp(l, l), fp::mulUp(u, u));
+      totL.add(sqL[i]);
+      totH.add(sqH[i]);
+    }
+    double sumL = totL.value(), sumH = totH.value();
+    for (std::int64_t i = 0; i < inner; ++i) {
+      double othersLo = std::max(0.0, fp::subDown(sumL, sqL[i])), othersHi = fp::subUp(sumH, sqH[i]);
+      double nl = std::max(gDown(xl[i], othersLo, othersHi), -fp::sqrtUp(N));
+      double nh = std::min(gUp(xh[i], othersLo, othersHi), fp::sqrtUp(N));
+      double pl, ph;
+      if (std::isnan(nl) || std::isnan(nh))
+        nl = -fp::sqrtUp(N), nh = fp::sqrtUp(N);
+      mulInterval(nl, nh, scale.lo[is[i]], scale.hi[is[i]], pl, ph);
+      y.lo[o * inner + i] = pl;
+      y.hi[o * inner + i] = ph;
+    }
+  }
+  return y;
+}
+
 Interval reduce(const GraphInfo &info, const Node &node, const Interval &x) {
   std::vector<std::int64_t> index = reduceIndex(info.shape(node.operands[0]), node.attrs.getInts("axes"));
   std::size_t n = info.size(node.results[0]);
@@ -470,6 +643,10 @@ Interval ibpNode(const GraphInfo &info, NodeId id, const std::vector<Interval> &
   }
   case Op::Erf:
     return monotone(operand(0), [](double v) { return std::erf(v); }, -1.0, 1.0);
+  case Op::Silu:
+    return unimodal(operand(0), kSilu);
+  case Op::Gelu:
+    return unimodal(operand(0), kGelu);
   case Op::Sqrt: {
     Interval x = operand(0), y = x;
     for (std::size_t i = 0; i < x.size(); ++i) {
@@ -527,6 +704,8 @@ Interval ibpNode(const GraphInfo &info, NodeId id, const std::vector<Interval> &
     return softmax(info, node, operand(0));
   case Op::LayerNorm:
     return layerNorm(info, node, operand(0), intervals);
+  case Op::RmsNorm:
+    return rmsNorm(info, node, operand(0), intervals);
   case Op::ReduceMean:
   case Op::ReduceSum:
     return reduce(info, node, operand(0));

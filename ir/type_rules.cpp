@@ -112,7 +112,9 @@ Types pool(Op op, const TensorType &x, const Attrs &attrs) {
   return {TensorType{x.dtype, windowedShape(x.shape, win, x.shape[1], attrs.getInt("ceil_mode") != 0)}};
 }
 
-Types layerNorm(std::span<const TensorType> in, const Attrs &attrs) {
+// layer_norm and rms_norm: normalise over the axes from `axis` on; the
+// parameters broadcast to those axes.
+Types layerNorm(Op op, std::span<const TensorType> in, const Attrs &attrs) {
   requireSameDType(in);
   const TensorType &x = in[0];
   std::int64_t axis = axisAttr(attrs, "axis", x.rank());
@@ -120,7 +122,8 @@ Types layerNorm(std::span<const TensorType> in, const Attrs &attrs) {
   Shape normalized(x.shape.begin() + axis, x.shape.end()), out;
   for (std::size_t i = 1; i < in.size(); ++i)
     if (!broadcastShapes(normalized, in[i].shape, out) || out != normalized)
-      fail("", "layer_norm parameter {} does not broadcast to {}", typeString(in[i]), shapeString(normalized));
+      fail("", "{} parameter {} does not broadcast to {}", opInfo(op).keyword, typeString(in[i]),
+           shapeString(normalized));
   return {x};
 }
 
@@ -247,6 +250,8 @@ std::vector<TensorType> inferResultTypes(Op op, std::span<const TensorType> in, 
   case Op::Sqrt:
   case Op::Neg:
   case Op::Abs:
+  case Op::Silu:
+  case Op::Gelu:
     return {in[0]};
   case Op::Add:
   case Op::Sub:
@@ -272,7 +277,8 @@ std::vector<TensorType> inferResultTypes(Op op, std::span<const TensorType> in, 
     axisAttr(attrs, "axis", in[0].rank());
     return {in[0]};
   case Op::LayerNorm:
-    return layerNorm(in, attrs);
+  case Op::RmsNorm:
+    return layerNorm(op, in, attrs);
   case Op::ReduceMean:
   case Op::ReduceSum:
     return reduce(in[0], attrs);

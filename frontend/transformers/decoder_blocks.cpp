@@ -32,23 +32,13 @@ ValueId tableConstant(Graph &g, std::int64_t tokens, std::int64_t headDim, const
 } // namespace
 
 ValueId rmsNorm(Graph &g, ValueId x, ValueId scale, double epsilon, const std::string &name) {
-  // pow(x, 2) rather than x·x: interval methods see one square, which is
-  // never negative, instead of a product of two independent copies of x.
-  ValueId squared = g.add1(Op::Pow, {x, scalarConstant(g, 2.0, name + ".two")}, {}, name + ".square");
-  Attrs mean;
-  mean.set("axes", std::vector<std::int64_t>{lastAxis(g, x)});
-  mean.set("keepdims", std::int64_t(1));
-  ValueId meanSquare = g.add1(Op::ReduceMean, {squared}, mean, name + ".mean_square");
-  ValueId shifted = g.add1(Op::Add, {meanSquare, scalarConstant(g, epsilon, name + ".epsilon")}, {}, name + ".add_eps");
-  ValueId rms = g.add1(Op::Sqrt, {shifted}, {}, name + ".rms");
-  ValueId normalized = g.add1(Op::Div, {x, rms}, {}, name + ".normalize");
-  return g.add1(Op::Mul, {normalized, scale}, {}, name);
+  Attrs a;
+  a.set("axis", lastAxis(g, x));
+  a.set("epsilon", epsilon);
+  return g.add1(Op::RmsNorm, {x, scale}, a, name);
 }
 
-ValueId silu(Graph &g, ValueId x, const std::string &name) {
-  ValueId gate = g.add1(Op::Sigmoid, {x}, {}, name + ".sigmoid");
-  return g.add1(Op::Mul, {x, gate}, {}, name);
-}
+ValueId silu(Graph &g, ValueId x, const std::string &name) { return g.add1(Op::Silu, {x}, {}, name); }
 
 RopeTables ropeTables(Graph &g, std::int64_t tokens, std::int64_t headDim, double base, const std::string &name) {
   GAMMA_ASSERT(headDim > 0 && headDim % 2 == 0 && tokens > 0, "RoPE needs an even head dimension");

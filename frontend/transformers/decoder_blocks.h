@@ -1,7 +1,9 @@
 // Builders for the pieces decoder-only LLMs (Qwen3, Llama, ...) add to
 // transformer_blocks.h: RMSNorm, SiLU, rotary position embedding and the
-// causal mask. Each is spelled in plain IR ops (no fused op) so every bound
-// method and the printed IR see the arithmetic itself. Naming as in
+// causal mask. Norms and activations are single ops (rms_norm, silu) because
+// their interval rules need the whole function: spelled as separate ops,
+// x / rms(x) loses |x_i| <= sqrt(N)·rms(x) and x·sigmoid(x) loses that both
+// factors move together. RoPE and the mask are plain ops. Naming as in
 // transformer_blocks.h: `name` or `name.<part>`.
 #pragma once
 
@@ -14,10 +16,6 @@ namespace gm::transformers {
 
 // x / sqrt(mean(x², last axis) + ε) · scale, as llama.cpp's rms_norm followed
 // by the weight multiply. `scale` broadcasts over the last axis.
-// As separate ops, interval methods lose |x_i| ≤ √N·rms(x): once the
-// intervals of x straddle 0, the divisor's lower bound falls to √ε and the
-// bounds grow by up to |x|/√ε per norm. A fused rms_norm op with that cap in
-// its rule (as layer_norm's IBP rule caps at √(N−1)) would remove this.
 ValueId rmsNorm(Graph &g, ValueId x, ValueId scale, double epsilon, const std::string &name);
 
 // x · sigmoid(x) (SiLU, "swish").

@@ -39,16 +39,7 @@ ValueId layerNorm(Graph &g, ValueId x, ValueId scale, std::optional<ValueId> bia
   return g.add1(Op::LayerNorm, operands, attrs({{"axis", lastAxis(g, x)}, {"epsilon", epsilon}}), name);
 }
 
-ValueId geluErf(Graph &g, ValueId x, const std::string &name) {
-  // The f32 constants are the nearest to 1/√2 and exact for 1 and 1/2; the
-  // graph's semantics is these constants, which bound methods read as given.
-  ValueId scaled = g.add1(Op::Mul, {x, scalarConstant(g, 1.0 / std::sqrt(2.0), name + ".inv_sqrt2")}, {},
-                          name + ".scale");
-  ValueId erf = g.add1(Op::Erf, {scaled}, {}, name + ".erf");
-  ValueId onePlus = g.add1(Op::Add, {erf, scalarConstant(g, 1.0, name + ".one")}, {}, name + ".one_plus");
-  ValueId product = g.add1(Op::Mul, {x, onePlus}, {}, name + ".gate");
-  return g.add1(Op::Mul, {product, scalarConstant(g, 0.5, name + ".half")}, {}, name);
-}
+ValueId geluErf(Graph &g, ValueId x, const std::string &name) { return g.add1(Op::Gelu, {x}, {}, name); }
 
 ValueId splitHeads(Graph &g, ValueId x, std::int64_t heads, const std::string &name) {
   const Shape &s = g.type(x).shape;

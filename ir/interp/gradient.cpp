@@ -305,6 +305,25 @@ void softmaxVjp(const Attrs &attrs, const Vjp &v) {
     }
 }
 
+// Offset into a parameter of `shape` for each position of a normalised slice
+// (row-major over `normalized`), under numpy broadcasting.
+std::vector<std::int64_t> parameterOffsets(const Shape &shape, const Shape &normalized) {
+  std::vector<std::int64_t> strides = k::broadcastStrides(shape, normalized), index(normalized.size(), 0);
+  std::int64_t inner = k::product(normalized), off = 0;
+  std::vector<std::int64_t> offsets(inner);
+  for (std::int64_t i = 0; i < inner; ++i) {
+    offsets[i] = off;
+    for (std::size_t d = normalized.size(); d-- > 0;) {
+      off += strides[d];
+      if (++index[d] < normalized[d])
+        break;
+      off -= strides[d] * normalized[d];
+      index[d] = 0;
+    }
+  }
+  return offsets;
+}
+
 // With h = (x - mean)/sd and e = g*scale over one normalised slice of n:
 // dx = (e - mean(e) - h*mean(e*h)) / sd; dscale += g*h; dbias += g.
 void layerNormVjp(const Attrs &attrs, const Vjp &v) {
@@ -313,26 +332,10 @@ void layerNormVjp(const Attrs &attrs, const Vjp &v) {
   std::int64_t axis = attrs.getInt("axis");
   double epsilon = attrs.getFloat("epsilon");
   Shape normalized(x.shape.begin() + axis, x.shape.end());
-  std::vector<std::int64_t> scaleStrides = k::broadcastStrides(scale.shape, normalized);
-  std::vector<std::int64_t> biasStrides = hasBias ? k::broadcastStrides(v.in[2]->shape, normalized) : scaleStrides;
   std::int64_t inner = k::product(normalized);
   std::int64_t outer = k::product(std::span<const std::int64_t>(x.shape).subspan(0, axis));
-  // Parameter offsets of each position of the slice, the same for every slice.
-  std::vector<std::int64_t> offScale(inner), offBias(inner), index(normalized.size(), 0);
-  std::int64_t os = 0, ob = 0;
-  for (std::int64_t i = 0; i < inner; ++i) {
-    offScale[i] = os;
-    offBias[i] = ob;
-    for (std::size_t d = normalized.size(); d-- > 0;) {
-      os += scaleStrides[d];
-      ob += biasStrides[d];
-      if (++index[d] < normalized[d])
-        break;
-      os -= scaleStrides[d] * normalized[d];
-      ob -= biasStrides[d] * normalized[d];
-      index[d] = 0;
-    }
-  }
+  std::vector<std::int64_t> offScale = parameterOffsets(scale.shape, normalized);
+  std::vector<std::int64_t> offBias = hasBias ? parameterOffsets(v.in[2]->shape, normalized) : offScale;
   std::vector<double> h(inner), e(inner);
   auto n = static_cast<double>(inner);
   for (std::int64_t o = 0; o < outer; ++o) {
@@ -363,6 +366,34 @@ void layerNormVjp(const Attrs &attrs, const Vjp &v) {
     if (v.d[0])
       for (std::int64_t i = 0; i < inner; ++i)
         v.d[0][o * inner + i] += (e[i] - meanE - h[i] * meanEH) / sd;
+  }
+}
+
+// y_i = x_i r s_i with r = (mean(x²) + ε)^(-1/2) and e = g·s over one slice of n:
+// dx_j = r e_j - r³ x_j / n · Σ_i e_i x_i;  ds_i += g_i x_i r.
+void rmsNormVjp(const Attrs &attrs, const Vjp &v) {
+  const Tensor &x = *v.in[0], &scale = *v.in[1];
+  std::int64_t axis = attrs.getInt("axis");
+  double epsilon = attrs.getFloat("epsilon");
+  Shape normalized(x.shape.begin() + axis, x.shape.end());
+  std::int64_t inner = k::product(normalized);
+  std::int64_t outer = k::product(std::span<const std::int64_t>(x.shape).subspan(0, axis));
+  std::vector<std::int64_t> offScale = parameterOffsets(scale.shape, normalized);
+  auto n = static_cast<double>(inner);
+  for (std::int64_t o = 0; o < outer; ++o) {
+    const double *px = x.data.data() + o * inner, *pg = v.g.data() + o * inner;
+    double squares = 0, ex = 0;
+    for (std::int64_t i = 0; i < inner; ++i)
+      squares += px[i] * px[i];
+    double r = 1.0 / std::sqrt(squares / n + epsilon);
+    for (std::int64_t i = 0; i < inner; ++i) {
+      ex += pg[i] * scale.data[offScale[i]] * px[i];
+      if (v.d[1])
+        v.d[1][offScale[i]] += pg[i] * px[i] * r;
+    }
+    if (v.d[0])
+      for (std::int64_t i = 0; i < inner; ++i)
+        v.d[0][o * inner + i] += r * pg[i] * scale.data[offScale[i]] - r * r * r * px[i] / n * ex;
   }
 }
 
@@ -446,6 +477,15 @@ void applyVjp(const Node &node, const Vjp &v) {
     return unaryVjp(v, [](double x, double) { return 2.0 / std::sqrt(std::numbers::pi) * std::exp(-x * x); });
   case Op::Sqrt:
     return unaryVjp(v, [](double, double y) { return 0.5 / y; });
+  case Op::Silu: // σ(x)(1 + x(1 − σ(x)))
+    return unaryVjp(v, [](double x, double) {
+      double s = 1.0 / (1.0 + std::exp(-x));
+      return s * (1.0 + x * (1.0 - s));
+    });
+  case Op::Gelu: // Φ(x) + x·φ(x)
+    return unaryVjp(v, [](double x, double) {
+      return 0.5 * std::erfc(-x / std::numbers::sqrt2) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * std::numbers::pi);
+    });
   case Op::Neg:
     return unaryVjp(v, [](double, double) { return -1.0; });
   case Op::Abs: // subgradient 0 at the kink
@@ -477,6 +517,8 @@ void applyVjp(const Node &node, const Vjp &v) {
     return softmaxVjp(node.attrs, v);
   case Op::LayerNorm:
     return layerNormVjp(node.attrs, v);
+  case Op::RmsNorm:
+    return rmsNormVjp(node.attrs, v);
   case Op::ReduceMean:
   case Op::ReduceSum:
     return reduceVjp(node.op, node.attrs, v);

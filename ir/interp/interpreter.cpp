@@ -40,6 +40,8 @@ Tensor evaluateSingle(Op op, const Attrs &attrs, std::span<const Tensor> in, boo
   case Op::Sqrt:
   case Op::Neg:
   case Op::Abs:
+  case Op::Silu:
+  case Op::Gelu:
     return k::unary(op, in[0]);
   case Op::Add:
   case Op::Sub:
@@ -61,6 +63,8 @@ Tensor evaluateSingle(Op op, const Attrs &attrs, std::span<const Tensor> in, boo
     return k::softmax(attrs, in[0]);
   case Op::LayerNorm:
     return k::layerNorm(attrs, in);
+  case Op::RmsNorm:
+    return k::rmsNorm(attrs, in);
   case Op::ReduceMean:
   case Op::ReduceSum:
     return k::reduce(op, attrs, in[0]);

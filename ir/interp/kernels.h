@@ -37,6 +37,7 @@ Tensor averagePool(const Attrs &attrs, const Tensor &x);
 // kernels_reduce.cpp
 Tensor softmax(const Attrs &attrs, const Tensor &x);
 Tensor layerNorm(const Attrs &attrs, std::span<const Tensor> operands);
+Tensor rmsNorm(const Attrs &attrs, std::span<const Tensor> operands);
 Tensor reduce(Op op, const Attrs &attrs, const Tensor &x);
 
 // kernels_movement.cpp

@@ -4,6 +4,7 @@
 #include "ir/interp/kernels.h"
 
 #include <cmath>
+#include <numbers>
 
 namespace gm::ref::kernels {
 
@@ -61,6 +62,10 @@ double applyUnary(Op op, double x) {
     return -x;
   case Op::Abs:
     return std::fabs(x);
+  case Op::Silu:
+    return x * sigmoid(x);
+  case Op::Gelu: // x·Φ(x); erfc keeps the negative tail accurate where 1 + erf cancels
+    return 0.5 * x * std::erfc(-x / std::numbers::sqrt2);
   default:
     break;
   }

@@ -16,6 +16,24 @@ std::int64_t axisAttr(const Attrs &attrs, const char *name, std::size_t rank) {
   return axis;
 }
 
+// The values of `t` broadcast (numpy) to `shape`, row-major.
+std::vector<double> broadcastTo(const Tensor &t, const Shape &shape) {
+  std::vector<std::int64_t> strides = broadcastStrides(t.shape, shape), index(shape.size(), 0);
+  std::int64_t n = product(shape), off = 0;
+  std::vector<double> out(n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    out[i] = t.data[off];
+    for (std::size_t d = shape.size(); d-- > 0;) {
+      off += strides[d];
+      if (++index[d] < shape[d])
+        break;
+      off -= strides[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 Tensor softmax(const Attrs &attrs, const Tensor &x) {
@@ -91,6 +109,32 @@ Tensor layerNorm(const Attrs &attrs, std::span<const Tensor> operands) {
         index[d] = 0;
       }
     }
+  }
+  return y;
+}
+
+// y = x / sqrt(mean(x², axes from `axis`) + ε) · scale, scale broadcasting
+// to the normalised axes.
+Tensor rmsNorm(const Attrs &attrs, std::span<const Tensor> operands) {
+  const Tensor &x = operands[0], &scale = operands[1];
+  std::int64_t axis = axisAttr(attrs, "axis", x.shape.size());
+  double epsilon = attrs.getFloat("epsilon");
+  Shape normalized(x.shape.begin() + axis, x.shape.end()), out;
+  if (scale.shape.size() > normalized.size() || !broadcastShapes(normalized, scale.shape, out) || out != normalized)
+    fail("", "rms_norm parameter {} does not broadcast to {}", shapeString(scale.shape), shapeString(normalized));
+  std::int64_t inner = product(normalized);
+  std::int64_t outer = product(std::span<const std::int64_t>(x.shape).subspan(0, axis));
+  std::vector<double> s = broadcastTo(scale, normalized);
+  Tensor y = makeTensor(x.shape);
+  for (std::int64_t o = 0; o < outer; ++o) {
+    const double *px = x.data.data() + o * inner;
+    double *py = y.data.data() + o * inner;
+    double squares = 0;
+    for (std::int64_t i = 0; i < inner; ++i)
+      squares += px[i] * px[i];
+    double rms = std::sqrt(squares / static_cast<double>(inner) + epsilon);
+    for (std::int64_t i = 0; i < inner; ++i)
+      py[i] = px[i] / rms * s[i];
   }
   return y;
 }

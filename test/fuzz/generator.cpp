@@ -26,8 +26,8 @@ namespace {
 
 constexpr std::string_view kPatterns[] = {
     "relu",      "sigmoid",     "tanh",     "exp",          "log",        "erf",         "sqrt",
-    "neg",       "abs",         "add",      "sub",          "mul",        "div",         "pow",
-    "matmul",    "conv",        "batch_norm", "max_pool",   "average_pool", "softmax",   "layer_norm",
+    "neg",       "abs",         "silu",     "gelu",         "add",      "sub",          "mul",        "div",         "pow",
+    "matmul",    "conv",        "batch_norm", "max_pool",   "average_pool", "softmax",   "layer_norm",  "rms_norm",
     "reduce_mean", "reduce_sum", "reshape", "transpose",    "concat",     "slice",       "gather",
     "residual",  "dense_chain",
 };
@@ -184,7 +184,7 @@ private:
   void batchNorm();
   void pool(Op op);
   void softmax();
-  void layerNorm();
+  void normalization(Op op); // layer_norm, rms_norm
   void reduce(Op op);
   void reshape();
   void transpose();
@@ -522,7 +522,7 @@ void Builder::softmax() {
   push(node(Op::Softmax, {x}, a), probeMagnitude(x) < 10);
 }
 
-void Builder::layerNorm() {
+void Builder::normalization(Op op) {
   ValueId x = pick();
   if (rank(x) == 0)
     x = reshapeTo(x, {1});
@@ -540,17 +540,17 @@ void Builder::layerNorm() {
           d = 1;
     }
     if (s != normalized)
-      tag("layer_norm-broadcast-param");
+      tag(std::string(opInfo(op).keyword) + "-broadcast-param");
     return constant(s, normals(numElements(s), mean, 0.3));
   };
   std::vector<ValueId> operands = {x, param(1.0)};
-  if (rng_.chance(0.7))
+  if (op == Op::LayerNorm && rng_.chance(0.7))
     operands.push_back(param(0.0));
   Attrs a;
   a.set("axis", axis);
   double u = rng_.uniform();
   a.set("epsilon", u < 0.1 ? 1e-12 : u < 0.8 ? 1e-5 : 1e-2);
-  push(node(Op::LayerNorm, operands, a));
+  push(node(op, operands, a));
 }
 
 void Builder::reduce(Op op) {
@@ -752,6 +752,8 @@ void Builder::apply(std::string_view p) {
   case Op::Sqrt:
   case Op::Neg:
   case Op::Abs:
+  case Op::Silu:
+  case Op::Gelu:
     return unary(*op);
   case Op::Add:
   case Op::Sub:
@@ -772,7 +774,8 @@ void Builder::apply(std::string_view p) {
   case Op::Softmax:
     return softmax();
   case Op::LayerNorm:
-    return layerNorm();
+  case Op::RmsNorm:
+    return normalization(*op);
   case Op::ReduceMean:
   case Op::ReduceSum:
     return reduce(*op);

@@ -138,6 +138,100 @@ TEST_CASE("CROWN refuses ops it cannot bound, naming the node; IBP bounds them")
   CHECK(r.upper[0] == doctest::Approx(std::exp(1.0) / (std::exp(1.0) + 2)));
 }
 
+// silu and gelu: the interval is the function's exact range on the box up to
+// the rounding budget: it contains the long double function on a grid, and it
+// is within 1e-12 of the grid's extremes (the range is attained at the ends or
+// at the minimiser, which the grid brackets finely).
+TEST_CASE("silu and gelu IBP is the function's range on the interval") {
+  struct F {
+    Op op;
+    long double (*f)(long double);
+    long double minimiser;
+  };
+  F fns[] = {
+      {Op::Silu, [](long double x) { return x / (1 + std::exp(-x)); }, -1.2784645427610738L},
+      {Op::Gelu, [](long double x) { return x * std::erfc(-x / std::sqrt(2.0L)) / 2; }, -0.7517915246935645L},
+  };
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> centre(-8, 8), width(0, 6);
+  for (const F &fn : fns)
+    for (int t = 0; t < 400; ++t) {
+      double l = centre(rng), u = l + (t % 10 == 0 ? 0.0 : width(rng));
+      if (t % 7 == 0)
+        l = -40 - width(rng) * 10; // the far tail, where gelu's erfc is ill-conditioned
+      Graph g;
+      ValueId x = g.addInput("x", {DType::F32, {1}});
+      g.setOutputs({g.add1(fn.op, {x})});
+      Result r = computeBounds(g, Box{{l}, {u}}, nullptr, {Method::Ibp});
+      long double lo = fn.f(u), hi = lo;
+      for (int i = 0; i <= 400; ++i) {
+        long double v = l + (static_cast<long double>(u) - l) * i / 400;
+        lo = std::min(lo, fn.f(v));
+        hi = std::max(hi, fn.f(v));
+      }
+      if (l <= fn.minimiser && fn.minimiser <= u)
+        lo = fn.f(fn.minimiser);
+      INFO(opKeyword(fn.op), " on [", l, ", ", u, "]");
+      CHECK(r.lower[0] <= lo);
+      CHECK(r.upper[0] >= hi);
+      CHECK(r.lower[0] >= lo - 1e-12L * (1 + std::fabs(lo)));
+      CHECK(r.upper[0] <= hi + 1e-12L * (1 + std::fabs(hi)));
+    }
+}
+
+// rms_norm's rule against sampled points, against the same computation
+// spelled in separate ops (which must never be tighter), and against the
+// sqrt(N) cap that bounds |x_i| / rms(x) whatever the box.
+TEST_CASE("rms_norm IBP contains samples and beats the separate ops") {
+  const std::int64_t n = 6;
+  std::vector<double> scale = {1.0, -0.5, 2.0, 0.25, 1.5, -1.0};
+  Attrs a;
+  a.set("axis", std::int64_t(1));
+  a.set("epsilon", 1e-6);
+  Graph fused;
+  {
+    ValueId x = fused.addInput("x", {DType::F32, {1, n}});
+    fused.setOutputs({fused.add1(Op::RmsNorm, {x, fused.addConst(tensor({n}, scale))}, a)});
+  }
+  Graph split; // x * (mean(x²) + ε)^(-1/2) * scale
+  {
+    ValueId x = split.addInput("x", {DType::F32, {1, n}});
+    Attrs r;
+    r.set("axes", std::vector<std::int64_t>{1});
+    r.set("keepdims", std::int64_t(1));
+    ValueId ms = split.add1(Op::ReduceMean, {split.add1(Op::Mul, {x, x})}, r);
+    ValueId rms = split.add1(Op::Sqrt, {split.add1(Op::Add, {ms, split.addConst(tensor({}, {1e-6}))})});
+    split.setOutputs({split.add1(Op::Mul, {split.add1(Op::Div, {x, rms}), split.addConst(tensor({n}, scale))})});
+  }
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<double> centre(-2, 2), width(0, 1.5), unit(0, 1);
+  for (int t = 0; t < 200; ++t) {
+    Box box{std::vector<double>(n), std::vector<double>(n)};
+    for (std::int64_t i = 0; i < n; ++i) {
+      box.lower[i] = centre(rng);
+      box.upper[i] = box.lower[i] + (t % 5 == 0 ? 0.0 : width(rng));
+    }
+    Result r = computeBounds(fused, box, nullptr, {Method::Ibp});
+    Result s = computeBounds(split, box, nullptr, {Method::Ibp});
+    for (std::int64_t i = 0; i < n; ++i) {
+      CHECK(r.lower[i] >= -std::sqrt(double(n)) * std::fabs(scale[i]) * (1 + 1e-12));
+      CHECK(r.upper[i] <= std::sqrt(double(n)) * std::fabs(scale[i]) * (1 + 1e-12));
+      CHECK(r.upper[i] - r.lower[i] <= s.upper[i] - s.lower[i] + 1e-12);
+    }
+    for (int k = 0; k < 50; ++k) {
+      ref::Tensor in{{1, n}, std::vector<double>(n)};
+      for (std::int64_t i = 0; i < n; ++i) // corners half the time: the extremes live there
+        in.data[i] = k % 2 ? (unit(rng) < 0.5 ? box.lower[i] : box.upper[i])
+                           : box.lower[i] + (box.upper[i] - box.lower[i]) * unit(rng);
+      std::vector<double> y = ref::evaluate(fused, std::span(&in, 1))[0].data;
+      for (std::int64_t i = 0; i < n; ++i) {
+        CHECK(r.lower[i] <= y[i]);
+        CHECK(r.upper[i] >= y[i]);
+      }
+    }
+  }
+}
+
 TEST_CASE("bad boxes and specs are input errors") {
   Graph g = tinyNet();
   CHECK_THROWS_AS(computeBounds(g, Box{{0}, {1}}, nullptr, {}), InputError);

@@ -100,7 +100,8 @@ Attrs reduceAttrs(Ints axes, bool keepdims) {
 TEST_SUITE("gradient") {
 
 TEST_CASE("unary ops") {
-  for (Op op : {Op::Relu, Op::Sigmoid, Op::Tanh, Op::Exp, Op::Log, Op::Erf, Op::Sqrt, Op::Neg, Op::Abs}) {
+  for (Op op : {Op::Relu, Op::Sigmoid, Op::Tanh, Op::Exp, Op::Log, Op::Erf, Op::Sqrt, Op::Neg, Op::Abs,
+                Op::Silu, Op::Gelu}) {
     INFO(std::string(gm::opKeyword(op)));
     Graph g;
     ValueId x = g.addInput("x", {DType::F32, {2, 3}});
@@ -247,6 +248,20 @@ TEST_CASE("layer_norm with broadcast scale and bias, and scale from the input") 
   last.set("epsilon", 1e-5);
   ValueId scale = g.add1(Op::ReduceMean, {x}, reduceAttrs({0, 1}, false)); // [4]
   ValueId moving = g.add1(Op::LayerNorm, {x, scale}, last);
+  g.setOutputs({fixed, moving});
+  checkGradient(g);
+}
+
+TEST_CASE("rms_norm with broadcast scale, and scale from the input") {
+  Graph g;
+  ValueId x = g.addInput("x", {DType::F32, {2, 3, 4}});
+  Attrs a = intAttr("axis", 1);
+  a.set("epsilon", 1e-3);
+  ValueId fixed = g.add1(Op::RmsNorm, {x, constant(g, {3, 1}, 10)}, a);
+  Attrs last = intAttr("axis", 2);
+  last.set("epsilon", 1e-5);
+  ValueId scale = g.add1(Op::ReduceMean, {x}, reduceAttrs({0, 1}, false)); // [4]
+  ValueId moving = g.add1(Op::RmsNorm, {x, scale}, last);
   g.setOutputs({fixed, moving});
   checkGradient(g);
 }

@@ -455,6 +455,29 @@ TEST_CASE("layer_norm: normalise over [axis, rank), scale and bias broadcast") {
   CHECK_THROWS_AS(run(Op::LayerNorm, a, {x, tensor({2}, {1, 1})}), gm::InputError);
 }
 
+TEST_CASE("rms_norm: divide by the root mean square over [axis, rank), scale broadcast") {
+  Attrs a;
+  a.set("axis", std::int64_t(1));
+  a.set("epsilon", 0.0);
+  // Rows [3,4] (mean square 12.5) and [0,2] (mean square 2).
+  Tensor x = tensor({2, 2}, {3, 4, 0, 2});
+  double r1 = std::sqrt(12.5), r2 = std::sqrt(2.0);
+  checkValues(run(Op::RmsNorm, a, {x, tensor({2}, {1, -2})}), {2, 2}, {3 / r1, -8 / r1, 0, -4 / r2});
+  Attrs eps = a;
+  eps.set("epsilon", 2.0);
+  checkValues(run(Op::RmsNorm, eps, {x, tensor({1}, {1})}), {2, 2},
+              {3 / std::sqrt(14.5), 4 / std::sqrt(14.5), 0, 1});
+  CHECK_THROWS_AS(run(Op::RmsNorm, a, {x, tensor({3}, {1, 1, 1})}), gm::InputError);
+}
+
+TEST_CASE("silu and gelu") {
+  Tensor x = tensor({4}, {-3, -0.5, 0, 2});
+  auto sig = [](double v) { return 1 / (1 + std::exp(-v)); };
+  auto phi = [](double v) { return 0.5 * (1 + std::erf(v / std::sqrt(2.0))); };
+  checkValues(run(Op::Silu, {}, {x}), {4}, {-3 * sig(-3), -0.5 * sig(-0.5), 0, 2 * sig(2)});
+  checkValues(run(Op::Gelu, {}, {x}), {4}, {-3 * phi(-3), -0.5 * phi(-0.5), 0, 2 * phi(2)});
+}
+
 TEST_CASE("reduce_sum and reduce_mean") {
   Tensor x = iota({2, 3, 2}); // x[i][j][k] = 6i + 2j + k
   Attrs a;
