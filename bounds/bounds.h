@@ -98,12 +98,21 @@ public:
 struct GraphInfo;
 struct DenseChain;
 
+struct NetworkOptions {
+  // Linear layers (matmul by a transposed constant [out, in]) whose weight has
+  // at least this many elements are read from the model a row at a time
+  // instead of being folded into float64 (large transformers: the model stays
+  // in its file encoding); -1: never. IBP, and CROWN folding a spec through a
+  // single-position layer (the LM head), read them; other CROWN uses refuse.
+  std::int64_t streamWeightsFrom = -1;
+};
+
 // A graph read once for bounding: constant subgraphs folded, users and index
 // maps known. Refers to the graph, which must outlive it. Build one per
 // network and reuse it across properties.
 class Network {
 public:
-  explicit Network(const Graph &graph);
+  explicit Network(const Graph &graph, const NetworkOptions &options = {});
   ~Network();
   Network(Network &&) noexcept;
   const GraphInfo &info() const { return *info_; }

@@ -147,7 +147,8 @@ void checkSupported(const Graph &graph, Method method) {
     }
 }
 
-Network::Network(const Graph &graph) : info_(std::make_unique<GraphInfo>(graph)) {
+Network::Network(const Graph &graph, const NetworkOptions &options)
+    : info_(std::make_unique<GraphInfo>(graph, options.streamWeightsFrom)) {
   if (std::optional<DenseChain> chain = matchDenseChain(*info_))
     chain_ = std::make_unique<DenseChain>(std::move(*chain));
 }

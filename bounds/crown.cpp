@@ -194,6 +194,9 @@ private:
     case Op::Slice:
     case Op::Gather:
       return movement(id, node, y);
+#define GAMMA_OP(Id, keyword, min_operands, max_operands, num_results, traits)
+#define GAMMA_BOUND_OP(Id, keyword, min_operands, max_operands, num_results, traits) case Op::Id:
+#include "ir/ops.def"
     case Op::MaxPool:
     case Op::Softmax:
     case Op::LayerNorm:
@@ -372,9 +375,44 @@ private:
 
   void matmul(const Node &node, ValueId y) {
     ValueId a = node.operands[0], b = node.operands[1];
+    if (const Constant *w = info_.streamed[b])
+      return matmulRightStreamed(a, *w, y);
     if (info_.bounded[a] && !info_.bounded[b])
       return matmulRight(a, *info_.consts[b], y);
     return matmulLeft(*info_.consts[a], b, y);
+  }
+
+  // y = x·Wfᵀ for one position, Wf [N, K] read from the model file: only the
+  // rows j some A_y[r][j] uses are decoded (a spec's margins touch a few
+  // tokens of the LM head), A_x[r] = Σ_j A_y[r][j]·Wf[j]. Error term as in
+  // matmulRight, over those rows (the others contribute exact zeros).
+  void matmulRightStreamed(ValueId x, const Constant &Wf, ValueId y) {
+    std::size_t N = static_cast<std::size_t>(Wf.type().shape[0]), K = static_cast<std::size_t>(Wf.type().shape[1]);
+    GAMMA_ASSERT(info_.size(x) == K, "streamed weights need a single position");
+    const std::vector<double> &A = materialize(y);
+    std::vector<double> M(R_ * K, 0.0), row(K), slackSum(R_, 0.0);
+    for (std::size_t j = 0; j < N; ++j) {
+      bool used = false;
+      for (std::size_t r = 0; r < R_ && !used; ++r)
+        used = A[r * N + j] != 0;
+      if (!used)
+        continue;
+      Wf.decode(static_cast<std::int64_t>(j * K), static_cast<std::int64_t>(K), row.data());
+      double v = 0; // |Wf[j]|·|x|
+      for (std::size_t k = 0; k < K; ++k)
+        v += std::fabs(row[k]) * mag(x, k);
+      for (std::size_t r = 0; r < R_; ++r) {
+        double a = A[r * N + j];
+        if (a == 0)
+          continue;
+        slackSum[r] += std::fabs(a) * v;
+        for (std::size_t k = 0; k < K; ++k)
+          M[r * K + k] += a * row[k];
+      }
+    }
+    for (std::size_t r = 0; r < R_; ++r)
+      slack_[r] += fp::sumError(N + 1, slackSum[r]) * (1 + 0x1p-40);
+    accumulate(x, std::move(M));
   }
 
   // y = x·W, x [.., Q, K], W [K, N]:  A_x = A_y·Wᵀ over (R·Q) rows.
@@ -660,6 +698,10 @@ std::string crownUnsupported(const GraphInfo &info, NodeId id) {
   switch (node.op) {
   case Op::MaxPool:
     return "CROWN cannot bound max_pool yet (use --method ibp)";
+#define GAMMA_OP(Id, keyword, min_operands, max_operands, num_results, traits)
+#define GAMMA_BOUND_OP(Id, keyword, min_operands, max_operands, num_results, traits) case Op::Id:
+#include "ir/ops.def"
+    return "bound-program op in a network graph";
   case Op::Softmax:
     return "CROWN cannot bound softmax yet (use --method ibp)";
   case Op::LayerNorm:
@@ -678,6 +720,10 @@ std::string crownUnsupported(const GraphInfo &info, NodeId id) {
       return "CROWN bounds pow only with the constant exponent 2 (use --method ibp)";
     return {};
   case Op::MatMul:
+    if (const Constant *w = info.streamed[node.operands[1]])
+      return info.size(node.operands[0]) == static_cast<std::size_t>(w->type().shape[1])
+                 ? std::string()
+                 : "CROWN reads a weight streamed from the model file only at a single position (use --method ibp)";
     if (bounded(0) && bounded(1))
       return "CROWN cannot bound a product of two input-dependent matrices yet (use --method ibp)";
     if (!bounded(1) && info.shape(node.operands[1]).size() > 2) {

@@ -114,7 +114,7 @@ std::optional<DenseChain> matchDenseChain(const GraphInfo &info) {
   chain.prefixOut = v;
   while (true) {
     const Node *mm = next();
-    if (!mm || mm->op != Op::MatMul || mm->operands[0] != v)
+    if (!mm || mm->op != Op::MatMul || mm->operands[0] != v || !info.consts[mm->operands[1]])
       return std::nullopt;
     const ref::Tensor &w = *info.consts[mm->operands[1]];
     if (w.shape.size() < 2)

@@ -10,8 +10,11 @@
 #include "bounds/bounds.h"
 #include "bounds/relax.h"
 #include "ir/interp/interpreter.h"
+#include "ir/linear_weights.h"
 
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <optional>
 #include <vector>
 
@@ -28,8 +31,12 @@ struct GraphInfo {
   std::vector<bool> bounded;                      // depends on the input
   std::vector<std::optional<ref::Tensor>> consts; // value of every value that does not
   std::vector<std::vector<NodeId>> users;         // nodes reading each value
+  // Per value: the [out, in] constant a matmul reads row by row in place of
+  // this (transposed, never folded) value; null for every other value.
+  std::vector<const Constant *> streamed;
 
-  explicit GraphInfo(const Graph &g);
+  // streamWeightsFrom: see NetworkOptions.
+  explicit GraphInfo(const Graph &g, std::int64_t streamWeightsFrom = -1);
   std::size_t size(ValueId v) const { return static_cast<std::size_t>(graph.type(v).numElements()); }
   const Shape &shape(ValueId v) const { return graph.type(v).shape; }
   std::string where(NodeId n) const { return graph.describe(n); }
@@ -63,6 +70,11 @@ struct WindowTaps {
   std::int64_t maxFanOut = 0;        // most taps reading one input element
 };
 WindowTaps windowTaps(const GraphInfo &info, NodeId node);
+// The same taps one output element at a time (in ascending order), without
+// holding them all: a conv over long sequences has billions. `divisor` is the
+// average_pool divisor of that output element.
+using WindowVisitor = std::function<void(std::int64_t out, std::span<const Tap> taps, std::int64_t divisor)>;
+void forEachWindow(const GraphInfo &info, NodeId node, const WindowVisitor &visit);
 
 // IBP for one node with a bounded result, from the intervals of its bounded
 // operands (and the constants of the others). Every op is handled.

@@ -1,6 +1,7 @@
 #include "bounds/engine.h"
 
 #include "ir/error.h"
+#include "ir/interp/kernels.h"
 
 #include <algorithm>
 #ifdef __GLIBC__
@@ -10,7 +11,7 @@
 
 namespace gm::bounds {
 
-GraphInfo::GraphInfo(const Graph &g) : graph(g) {
+GraphInfo::GraphInfo(const Graph &g, std::int64_t streamWeightsFrom) : graph(g) {
 #ifdef __GLIBC__
   // Backward passes allocate and free coefficient matrices of megabytes per
   // layer; keep them on the heap instead of a fresh mmap (and page faults) each time.
@@ -31,8 +32,20 @@ GraphInfo::GraphInfo(const Graph &g) : graph(g) {
   bounded.assign(g.numValues(), false);
   consts.resize(g.numValues());
   users.resize(g.numValues());
+  streamed.assign(g.numValues(), nullptr);
+  LinearWeights linear;
+  if (streamWeightsFrom >= 0)
+    linear = findLinearWeights(g, streamWeightsFrom);
   for (NodeId n = 0; n < g.numNodes(); ++n) {
     const Node &node = g.node(n);
+    if (!linear.unused.empty() && linear.unused[node.results[0]] && node.results[0] != g.outputs()[0]) {
+      // A weight, or its transpose, that only row-reading matmuls use: left
+      // in the model file, never folded.
+      streamed[node.results[0]] = linear.rows[node.results[0]];
+      for (ValueId v : node.operands)
+        users[v].push_back(n);
+      continue;
+    }
     bool any = node.op == Op::Input;
     for (ValueId v : node.operands) {
       any = any || bounded[v];
@@ -46,6 +59,10 @@ GraphInfo::GraphInfo(const Graph &g) : graph(g) {
     // Constant subexpression: folded in float64 by the reference interpreter
     // (the importer has already folded most; what is left is movement of
     // weights, which is exact).
+    if (node.op == Op::MatMul && streamed[node.operands[1]]) {
+      consts[node.results[0]] = ref::kernels::linearRows(*consts[node.operands[0]], *streamed[node.operands[1]]);
+      continue;
+    }
     std::vector<ref::Tensor> operands;
     for (ValueId v : node.operands)
       operands.push_back(*consts[v]);
@@ -153,7 +170,7 @@ std::vector<std::int64_t> reduceIndex(const Shape &in, const std::vector<std::in
   return stridedOffsets(in, stride);
 }
 
-WindowTaps windowTaps(const GraphInfo &info, NodeId id) {
+void forEachWindow(const GraphInfo &info, NodeId id, const WindowVisitor &visit) {
   const Node &node = info.graph.node(id);
   const Shape &xs = info.shape(node.operands[0]);
   const Shape &ys = info.shape(node.results[0]);
@@ -191,15 +208,14 @@ WindowTaps windowTaps(const GraphInfo &info, NodeId id) {
   std::int64_t kerSize = ker[0] * ker[1] * ker[2];
   std::int64_t batch = xs[0], channels = xs[1];
   std::int64_t outPerGroup = outChannels / group;
-  WindowTaps w;
-  std::vector<std::int64_t> fanOut(numElements(xs), 0);
+  std::vector<Tap> taps;
   for (std::int64_t b = 0; b < batch; ++b)
     for (std::int64_t oc = 0; oc < outChannels; ++oc)
       for (std::int64_t o0 = 0; o0 < out[0]; ++o0)
         for (std::int64_t o1 = 0; o1 < out[1]; ++o1)
           for (std::int64_t o2 = 0; o2 < out[2]; ++o2) {
             std::int64_t o = ((b * outChannels + oc) * out[0] + o0) * out[1] * out[2] + o1 * out[2] + o2;
-            std::int64_t before = static_cast<std::int64_t>(w.taps.size());
+            taps.clear();
             std::int64_t padded = 1;
             std::int64_t oo[3] = {o0, o1, o2};
             for (int d = 0; d < 3; ++d) {
@@ -226,16 +242,26 @@ WindowTaps windowTaps(const GraphInfo &info, NodeId id) {
                       continue;
                     std::int64_t i = (b * channels + c0 + c) * inPlane + (i0 * in[1] + i1) * in[2] + i2;
                     std::int64_t wi = isConv ? (oc * inPerGroup + c) * kerSize + (t0 * ker[1] + t1) * ker[2] + t2 : 0;
-                    w.taps.push_back({o, i, wi});
-                    ++fanOut[i];
+                    taps.push_back({o, i, wi});
                   }
                 }
               }
-            std::int64_t count = static_cast<std::int64_t>(w.taps.size()) - before;
-            w.maxFanIn = std::max(w.maxFanIn, count);
-            if (node.op == Op::AveragePool)
-              w.divisor.push_back(countPad ? padded : count);
+            visit(o, taps, countPad ? padded : static_cast<std::int64_t>(taps.size()));
           }
+}
+
+WindowTaps windowTaps(const GraphInfo &info, NodeId id) {
+  WindowTaps w;
+  std::vector<std::int64_t> fanOut(info.size(info.graph.node(id).operands[0]), 0);
+  bool average = info.graph.node(id).op == Op::AveragePool;
+  forEachWindow(info, id, [&](std::int64_t, std::span<const Tap> taps, std::int64_t divisor) {
+    w.taps.insert(w.taps.end(), taps.begin(), taps.end());
+    for (const Tap &t : taps)
+      ++fanOut[t.in];
+    w.maxFanIn = std::max(w.maxFanIn, static_cast<std::int64_t>(taps.size()));
+    if (average)
+      w.divisor.push_back(divisor);
+  });
   for (std::int64_t f : fanOut)
     w.maxFanOut = std::max(w.maxFanOut, f);
   return w;

@@ -4,6 +4,7 @@
 #include "bounds/engine.h"
 #include "bounds/fp.h"
 #include "ir/error.h"
+#include "runtime/thread_pool.h"
 
 #include <algorithm>
 #include <cmath>
@@ -343,24 +344,58 @@ Interval matmul(const GraphInfo &info, const Node &node, const IntervalView &a, 
   return y;
 }
 
+// matmul(x, transpose(W)) with W [N, K] read from the model a block of rows at
+// a time (GraphInfo::streamed): per output feature j, w⁺·l + w⁻·u over the
+// row with the same error term as the constant-weight sweep of matmul().
+// Blocks of rows run on the shared pool; each output is one thread's sum in
+// a fixed order, so the result does not depend on the thread count.
+Interval streamedMatmul(const Interval &x, const Constant &w) {
+  const std::int64_t N = w.type().shape[0], K = w.type().shape[1];
+  const std::int64_t rows = static_cast<std::int64_t>(x.size()) / K;
+  Interval y{std::vector<double>(rows * N), std::vector<double>(rows * N)};
+  std::vector<double> mag(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    mag[i] = std::max(std::fabs(x.lo[i]), std::fabs(x.hi[i]));
+  constexpr std::int64_t kBlock = 64;
+  ThreadPool::shared().parallelFor(static_cast<std::size_t>((N + kBlock - 1) / kBlock), [&](std::size_t b) {
+    std::int64_t j0 = static_cast<std::int64_t>(b) * kBlock, j1 = std::min(N, j0 + kBlock);
+    std::vector<double> W(static_cast<std::size_t>((j1 - j0) * K));
+    w.decode(j0 * K, (j1 - j0) * K, W.data());
+    for (std::int64_t j = j0; j < j1; ++j) {
+      const double *wr = W.data() + (j - j0) * K;
+      for (std::int64_t i = 0; i < rows; ++i) {
+        const double *xl = x.lo.data() + i * K, *xh = x.hi.data() + i * K, *xm = mag.data() + i * K;
+        double sl = 0, sh = 0, abs = 0;
+        for (std::int64_t p = 0; p < K; ++p) {
+          double wj = wr[p];
+          sl += wj * (wj >= 0 ? xl[p] : xh[p]);
+          sh += wj * (wj >= 0 ? xh[p] : xl[p]);
+          abs += std::fabs(wj) * xm[p];
+        }
+        double e = fp::sumError(static_cast<std::size_t>(K), abs);
+        y.lo[i * N + j] = fp::lowerOrInf(fp::nextDown(sl - e));
+        y.hi[i * N + j] = fp::upperOrInf(fp::nextUp(sh + e));
+      }
+    }
+  });
+  return y;
+}
+
 Interval conv(const GraphInfo &info, NodeId id, const Interval &x) {
   const Node &node = info.graph.node(id);
   const ref::Tensor &w = *info.consts[node.operands[1]];
   const ref::Tensor *bias = node.operands.size() == 3 ? &*info.consts[node.operands[2]] : nullptr;
-  WindowTaps taps = windowTaps(info, id);
   std::size_t n = info.size(node.results[0]);
   std::int64_t plane = n / info.shape(node.results[0])[1] / info.shape(node.results[0])[0];
   std::int64_t channels = info.shape(node.results[0])[1];
   Interval y{std::vector<double>(n), std::vector<double>(n)};
-  std::size_t t = 0;
-  for (std::size_t o = 0; o < n; ++o) {
+  forEachWindow(info, id, [&](std::int64_t o, std::span<const Tap> taps, std::int64_t) {
     fp::SumDown lo;
     fp::SumUp hi;
-    for (; t < taps.taps.size() && taps.taps[t].out == static_cast<std::int64_t>(o); ++t) {
-      double wv = w.data[taps.taps[t].weight];
-      std::int64_t i = taps.taps[t].in;
-      lo.add(wv >= 0 ? wv * x.lo[i] : wv * x.hi[i]);
-      hi.add(wv >= 0 ? wv * x.hi[i] : wv * x.lo[i]);
+    for (const Tap &t : taps) {
+      double wv = w.data[t.weight];
+      lo.add(wv >= 0 ? wv * x.lo[t.in] : wv * x.hi[t.in]);
+      hi.add(wv >= 0 ? wv * x.hi[t.in] : wv * x.lo[t.in]);
     }
     if (bias) {
       double b = bias->data[(o / plane) % channels];
@@ -369,36 +404,33 @@ Interval conv(const GraphInfo &info, NodeId id, const Interval &x) {
     }
     y.lo[o] = lo.value();
     y.hi[o] = hi.value();
-  }
+  });
   return y;
 }
 
 Interval pool(const GraphInfo &info, NodeId id, const Interval &x) {
   const Node &node = info.graph.node(id);
-  WindowTaps taps = windowTaps(info, id);
   std::size_t n = info.size(node.results[0]);
   Interval y{std::vector<double>(n), std::vector<double>(n)};
-  std::size_t t = 0;
-  for (std::size_t o = 0; o < n; ++o) {
+  forEachWindow(info, id, [&](std::int64_t o, std::span<const Tap> taps, std::int64_t divisor) {
     fp::SumDown lo;
     fp::SumUp hi;
     double ml = -kInf, mh = -kInf;
-    for (; t < taps.taps.size() && taps.taps[t].out == static_cast<std::int64_t>(o); ++t) {
-      std::int64_t i = taps.taps[t].in;
-      ml = std::max(ml, x.lo[i]);
-      mh = std::max(mh, x.hi[i]);
-      lo.add(x.lo[i]);
-      hi.add(x.hi[i]);
+    for (const Tap &t : taps) {
+      ml = std::max(ml, x.lo[t.in]);
+      mh = std::max(mh, x.hi[t.in]);
+      lo.add(x.lo[t.in]);
+      hi.add(x.hi[t.in]);
     }
     if (node.op == Op::MaxPool) {
       y.lo[o] = ml;
       y.hi[o] = mh;
     } else {
-      double d = static_cast<double>(taps.divisor[o]);
+      double d = static_cast<double>(divisor);
       y.lo[o] = d == 0 ? -kInf : fp::divDown(lo.value(), d);
       y.hi[o] = d == 0 ? kInf : fp::divUp(hi.value(), d);
     }
-  }
+  });
   return y;
 }
 
@@ -618,6 +650,10 @@ Interval ibpNode(const GraphInfo &info, NodeId id, const std::vector<Interval> &
   const Node &node = info.graph.node(id);
   auto operand = [&](std::size_t k) { return intervalOf(info, node.operands[k], intervals); };
   switch (node.op) {
+#define GAMMA_OP(Id, keyword, min_operands, max_operands, num_results, traits)
+#define GAMMA_BOUND_OP(Id, keyword, min_operands, max_operands, num_results, traits) case Op::Id:
+#include "ir/ops.def"
+    fail(info.where(id), "bound-program op in a network graph");
   case Op::Input:
   case Op::Const:
     GAMMA_ASSERT(false, "sources have no IBP rule");
@@ -680,6 +716,8 @@ Interval ibpNode(const GraphInfo &info, NodeId id, const std::vector<Interval> &
   case Op::Pow:
     return binary(info, node, operand(0), operand(1));
   case Op::MatMul: {
+    if (const Constant *w = info.streamed[node.operands[1]])
+      return streamedMatmul(operand(0), *w);
     // Constant weights are read in place rather than copied into an interval.
     auto view = [&](std::size_t k) {
       ValueId v = node.operands[k];

@@ -1,6 +1,7 @@
 #include "frontend/model_loader.h"
 
 #include "frontend/demo/demo_model.h"
+#include "frontend/gguf/dequantize.h"
 #include "frontend/onnx/onnx_import.h"
 #include "ir/error.h"
 #include "ir/text.h"
@@ -18,8 +19,10 @@ Graph loadModel(const std::string &path) {
     return demo::buildModel();
   if (endsWith(path, ".onnx"))
     return onnx_import::importFile(path);
-  if (endsWith(path, ".gir"))
+  if (endsWith(path, ".gir")) {
+    gguf::registerBlockFormats(); // printed transformer IR names GGUF block formats
     return parseGraphFile(path);
+  }
   fail(path, "unknown model format (expected a .onnx or .gir file, or 'demo')");
 }
 

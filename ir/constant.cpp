@@ -2,7 +2,9 @@
 
 #include "ir/error.h"
 
+#include <algorithm>
 #include <bit>
+#include <mutex>
 #include <cmath>
 #include <xxhash.h>
 
@@ -46,6 +48,80 @@ std::shared_ptr<const Constant> Constant::fromFile(TensorType type, std::shared_
 }
 
 namespace {
+struct FormatRegistry {
+  std::mutex mutex;
+  std::vector<const BlockFormat *> formats;
+};
+FormatRegistry &formatRegistry() {
+  static FormatRegistry registry;
+  return registry;
+}
+} // namespace
+
+void registerBlockFormat(const BlockFormat &format) {
+  FormatRegistry &r = formatRegistry();
+  std::lock_guard lock(r.mutex);
+  for (const BlockFormat *f : r.formats)
+    if (f->name == format.name)
+      return;
+  r.formats.push_back(&format);
+}
+
+const BlockFormat *findBlockFormat(std::string_view name) {
+  FormatRegistry &r = formatRegistry();
+  std::lock_guard lock(r.mutex);
+  for (const BlockFormat *f : r.formats)
+    if (f->name == name)
+      return f;
+  return nullptr;
+}
+
+std::shared_ptr<const Constant> Constant::fromEncodedFile(TensorType type, const BlockFormat &format,
+                                                          std::shared_ptr<const MappedFile> file,
+                                                          std::uint64_t offset) {
+  std::int64_t n = type.numElements();
+  std::int64_t last = type.shape.empty() ? 1 : type.shape.back();
+  if (type.dtype != DType::F32 || last % format.blockElements != 0)
+    fail(file->path(), "constant {} at offset {} cannot be stored in {} (blocks of {} elements along the last axis)",
+         typeString(type), offset, format.name, format.blockElements);
+  std::size_t expected = static_cast<std::size_t>(n / format.blockElements * format.blockBytes);
+  if (offset > file->size() || expected > file->size() - offset)
+    fail(file->path(), "constant {} in {} at offset {} runs past the end of the file ({} bytes)", typeString(type),
+         format.name, offset, file->size());
+  auto c = std::make_shared<Constant>();
+  c->type_ = std::move(type);
+  c->data_ = file->bytes().data() + offset;
+  c->size_ = expected;
+  c->hash_ = contentHash(c->bytes());
+  c->source_ = WeightRef{file->path(), offset};
+  c->format_ = &format;
+  c->file_ = std::move(file);
+  return c;
+}
+
+void Constant::decode(std::int64_t first, std::int64_t count, double *out) const {
+  GAMMA_ASSERT(first >= 0 && count >= 0 && first + count <= type_.numElements(), "decode out of range");
+  if (!format_) {
+    for (std::int64_t i = 0; i < count; ++i)
+      out[i] = at(first + i);
+    return;
+  }
+  // Whole blocks through a small float buffer; partial blocks at the ends.
+  const std::int64_t be = format_->blockElements;
+  float buffer[1024];
+  const std::int64_t chunkBlocks = std::max<std::int64_t>(1, 1024 / be);
+  std::int64_t block = first / be, end = first + count;
+  while (block * be < end) {
+    std::int64_t blocks = std::min(chunkBlocks, (end - block * be + be - 1) / be);
+    GAMMA_ASSERT(blocks * be <= 1024, "block format larger than the decode buffer");
+    format_->decode(data_ + block * format_->blockBytes, blocks, buffer);
+    for (std::int64_t i = std::max(first, block * be); i < std::min(end, (block + blocks) * be); ++i)
+      out[i - first] = buffer[i - block * be];
+    block += blocks;
+  }
+}
+
+namespace {
 template <typename T> void store(std::vector<std::byte> &out, std::size_t i, T value) {
   std::memcpy(out.data() + i * sizeof(T), &value, sizeof(T));
 }
@@ -79,6 +155,11 @@ std::shared_ptr<const Constant> Constant::fromDoubles(TensorType type, std::span
 }
 
 double Constant::at(std::int64_t i) const {
+  if (format_) {
+    double v;
+    decode(i, 1, &v);
+    return v;
+  }
   switch (type_.dtype) {
   case DType::F32: return load<float>(data_, i);
   case DType::F64: return load<double>(data_, i);
@@ -96,8 +177,7 @@ double Constant::at(std::int64_t i) const {
 std::vector<double> Constant::toDoubles() const {
   std::int64_t n = type_.numElements();
   std::vector<double> out(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i)
-    out[static_cast<std::size_t>(i)] = at(i);
+  decode(0, n, out.data());
   return out;
 }
 

@@ -23,6 +23,17 @@ struct WeightRef {
   bool operator==(const WeightRef &) const = default;
 };
 
+// A block format weights are stored in (GGUF's quantisations, f16): every
+// `blockBytes` bytes decode to `blockElements` values. The reader that knows
+// a format registers it, so the textual IR can name it and be parsed back.
+struct BlockFormat {
+  std::string_view name; // "Q8_0", "F16"
+  std::int64_t blockElements = 1, blockBytes = 4;
+  void (*decode)(const std::byte *blocks, std::int64_t numBlocks, float *out) = nullptr;
+};
+void registerBlockFormat(const BlockFormat &format); // `format` must outlive the process
+const BlockFormat *findBlockFormat(std::string_view name);
+
 class Constant {
 public:
   // Owns a copy of `bytes` (size must be numElements * dtypeSize).
@@ -30,6 +41,12 @@ public:
   // Refers to `file` at `offset`; throws InputError if the range is out of the file.
   static std::shared_ptr<const Constant> fromFile(TensorType type, std::shared_ptr<const MappedFile> file,
                                                   std::uint64_t offset);
+  // Refers to `file` at `offset` holding the values of `type` (f32) in
+  // `format`. Nothing is decoded here: readers decode ranges on demand, so a
+  // model never lives decoded in memory. The last dimension must be a whole
+  // number of blocks (GGUF rows are).
+  static std::shared_ptr<const Constant> fromEncodedFile(TensorType type, const BlockFormat &format,
+                                                         std::shared_ptr<const MappedFile> file, std::uint64_t offset);
   // Convenience for code that builds graphs (the demo, tests): values converted
   // to the dtype (integers exactly, floats to nearest).
   static std::shared_ptr<const Constant> fromDoubles(TensorType type, std::span<const double> values);
@@ -38,6 +55,13 @@ public:
   std::span<const std::byte> bytes() const { return {data_, size_}; }
   std::uint64_t hash() const { return hash_; }
   const std::optional<WeightRef> &source() const { return source_; }
+  // The block format of an encoded constant; null for plain dtype storage,
+  // whose bytes() are the elements of type().
+  const BlockFormat *format() const { return format_; }
+
+  // Elements [first, first + count) as doubles (exact widening). For an
+  // encoded constant, whole rows are cheapest (no block decoded twice).
+  void decode(std::int64_t first, std::int64_t count, double *out) const;
 
   // Element i as a double: exact for every dtype gamma stores (f16/bf16/f32
   // widen exactly; i64 beyond 2^53 is rejected at import).
@@ -50,6 +74,7 @@ private:
   std::size_t size_ = 0;
   std::uint64_t hash_ = 0;
   std::optional<WeightRef> source_;
+  const BlockFormat *format_ = nullptr;
   std::vector<std::byte> owned_;
   std::shared_ptr<const MappedFile> file_;
 };

@@ -286,6 +286,8 @@ private:
     std::string path;
     std::uint64_t offset = 0;
     std::uint64_t hash = 0;
+    std::string format; // block format of an encoded reference, empty for plain storage
+    Token formatAt;
   };
 
   Payload parsePayload() {
@@ -319,6 +321,11 @@ private:
       error(off, "negative offset");
     p.offset = static_cast<std::uint64_t>(offset);
     expect(']');
+    if (tok_.kind == Tok::Word && tok_.text != "xxh3") { // a block format: @"f"[off] Q8_0 xxh3:...
+      p.formatAt = tok_;
+      p.format = std::string(tok_.text);
+      advance();
+    }
     expectWord("xxh3");
     expect(':');
     Token h = tok_;
@@ -361,7 +368,17 @@ private:
     auto it = files_.find(key);
     if (it == files_.end())
       it = files_.emplace(key, MappedFile::open(key)).first;
-    auto c = Constant::fromFile(type, it->second, p.offset);
+    std::shared_ptr<const Constant> c;
+    if (p.format.empty()) {
+      c = Constant::fromFile(type, it->second, p.offset);
+    } else {
+      const BlockFormat *format = findBlockFormat(p.format);
+      if (!format)
+        error(p.formatAt, fmt::format("unknown block format '{}' (formats are known once their reader is linked, "
+                                      "e.g. GGUF's)",
+                                      p.format));
+      c = Constant::fromEncodedFile(type, *format, it->second, p.offset);
+    }
     if (c->hash() != p.hash)
       error(p.at, fmt::format("weights in '{}' at offset {} changed (hash {:016x}, expected {:016x})", key,
                               p.offset, c->hash(), p.hash));

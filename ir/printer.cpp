@@ -81,7 +81,8 @@ std::string attrText(const AttrValue &value) {
 std::string constantText(const Constant &c) {
   std::int64_t n = c.type().numElements();
   if (c.source() && n > kInlineConstantLimit)
-    return fmt::format("@{}[{}] xxh3:{:016x}", quoted(c.source()->path), c.source()->offset, c.hash());
+    return fmt::format("@{}[{}] {}xxh3:{:016x}", quoted(c.source()->path), c.source()->offset,
+                       c.format() ? fmt::format("{} ", c.format()->name) : std::string(), c.hash());
   std::string s = "dense<[";
   for (std::int64_t i = 0; i < n; ++i) {
     if (i)

@@ -1,6 +1,7 @@
 // Type rules: the result types of every op, from operand types and attributes.
 // The single place that knows what shapes an op accepts; the importer, the
 // parser (through the verifier) and every pass go through it.
+#include "ir/bound_type_rules.h"
 #include "ir/error.h"
 #include "ir/graph.h"
 
@@ -292,6 +293,10 @@ std::vector<TensorType> inferResultTypes(Op op, std::span<const TensorType> in, 
     return slice(in[0], attrs);
   case Op::Gather:
     return gather(in, attrs);
+#define GAMMA_OP(Id, keyword, min_operands, max_operands, num_results, traits)
+#define GAMMA_BOUND_OP(Id, keyword, min_operands, max_operands, num_results, traits) case Op::Id:
+#include "ir/ops.def"
+    return inferBoundResultTypes(op, in, attrs);
   }
   fail("", "unknown op");
 }

@@ -6,6 +6,7 @@
 
 #include "ir/graph.h"
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,14 @@ struct PassOptions {
   bool verifyEach = false;    // run the verifier after every pass (always on in debug builds)
   bool printAfterAll = false; // print the IR after every pass
   std::function<void(const std::string &)> print; // where --print-after-all goes
+  // lower-bounds: the bound method ("ibp", "crown", "crown-ibp") and the
+  // number of spec rows the program takes (0: no spec inputs). Rows are a
+  // run-time input, so one program serves every property with at most this
+  // many rows (pad with zero rows).
+  std::string boundMethod = "crown";
+  std::int64_t specRows = 0;
+  // Filled by plan-memory: the arena the program needs, in bytes.
+  std::int64_t *arenaBytes = nullptr;
 };
 
 using PassFn = bool (*)(Graph &, const PassOptions &);
@@ -33,8 +42,16 @@ struct PassInfo {
 const std::vector<PassInfo> &passRegistry();
 const PassInfo *findPass(std::string_view name);
 
-// The default pipeline (pipeline.cpp), as pass names.
+// The default pipelines (pipeline.cpp), as pass names: for network graphs,
+// and for bound programs (lower-bounds first).
 std::vector<std::string> defaultPipeline();
+std::vector<std::string> boundPipeline();
+
+// The arena a planned bound program needs (plan-memory's `arena` offsets), bytes.
+std::int64_t arenaSize(const Graph &graph);
+
+// Whether a graph is a bound program (has a bound-family op).
+bool isBoundProgram(const Graph &graph);
 
 // Runs the named passes in order. Throws InputError for an unknown name.
 // `where` names the model in verifier messages.

@@ -100,6 +100,10 @@ void report(const TransformerOptions &options, Clock::time_point start, const st
     options.progress(fmt::format("{:7.1f} s  {}", secondsSince(start), line));
 }
 
+// Every Linear weight is read from the model file a block of rows at a time:
+// nothing is folded into float64, so memory stays near the file's size.
+const bounds::NetworkOptions kStreamed{.streamWeightsFrom = 0};
+
 bounds::Options boundOptions(const TransformerOptions &options, std::optional<Clock::time_point> deadline) {
   bounds::Options b;
   b.method = options.method;
@@ -252,7 +256,8 @@ TransformerReport runQwen3(const Qwen3Job &job, const TransformerOptions &option
   report(options, start, fmt::format("bounding ({}) over the epsilon ball", r.method));
   bool timedOut = false;
   try {
-    bounds::Result res = bounds::computeBounds(graph, ball.outer, &spec, boundOptions(options, deadline));
+    bounds::Result res = bounds::computeBounds(bounds::Network(graph, kStreamed), ball.outer, &spec,
+                                                 boundOptions(options, deadline));
     takeOutputs(r, graph, res);
     bool allRefuted = true;
     for (std::size_t k = 0; k < r.margins.size(); ++k) {
@@ -354,7 +359,8 @@ TransformerReport runWhisper(const WhisperJob &job, const TransformerOptions &op
 
   report(options, start, fmt::format("{} nodes; bounding ({}) over the epsilon ball", graph.numNodes(), r.method));
   try {
-    takeOutputs(r, graph, bounds::computeBounds(graph, ball.outer, nullptr, boundOptions(options, deadline)));
+    takeOutputs(r, graph, bounds::computeBounds(bounds::Network(graph, kStreamed), ball.outer, nullptr,
+                                                  boundOptions(options, deadline)));
     r.verdict = "unknown";
   } catch (const bounds::Timeout &) {
     r.verdict = "timeout";

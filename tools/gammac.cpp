@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -67,8 +68,14 @@ int main(int argc, char **argv) {
   app.add_option("MODEL", model, "model: .onnx, .gir or 'demo' (the default)");
   app.add_option("--spec", spec, "VNNLIB property; checked against the model's input and output sizes")
       ->check(CLI::ExistingFile);
-  app.add_option("--emit", emit, "what to produce: ir (bound-ir and plan arrive with later issues)")
-      ->check(CLI::IsMember({"ir"}));
+  app.add_option("--emit", emit, "what to produce: ir (the network), bound-ir (the bound program of --method)")
+      ->check(CLI::IsMember({"ir", "bound-ir"}));
+  std::string method = "crown";
+  std::int64_t specRows = 0;
+  app.add_option("--method", method, "with --emit bound-ir: the bound method")
+      ->check(CLI::IsMember({"ibp", "crown", "crown-ibp"}));
+  app.add_option("--spec-rows", specRows, "with --emit bound-ir: spec rows the program takes (0: none)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("-o,--output", output, "output file (default: stdout)");
   app.add_option("--passes", passes, "comma-separated pass list replacing the default pipeline; see --list-passes");
   app.add_flag("--list-passes", listPasses, "list the registered passes and the default pipeline");
@@ -93,7 +100,18 @@ int main(int argc, char **argv) {
     options.verifyEach = verifyEach;
     options.printAfterAll = printAfterAll;
     options.print = [](const std::string &text) { std::fputs(text.c_str(), stderr); };
-    runPasses(graph, app.count("--passes") ? splitPasses(passes) : defaultPipeline(), options, model);
+    options.boundMethod = method;
+    options.specRows = specRows;
+    std::int64_t arenaBytes = -1;
+    options.arenaBytes = &arenaBytes;
+    std::vector<std::string> pipeline = app.count("--passes") ? splitPasses(passes) : defaultPipeline();
+    if (emit == "bound-ir") { // lowering first, then the given passes or the bound pipeline
+      if (!app.count("--passes"))
+        pipeline = boundPipeline();
+      if (std::find(pipeline.begin(), pipeline.end(), "lower-bounds") == pipeline.end())
+        pipeline.insert(pipeline.begin(), "lower-bounds");
+    }
+    runPasses(graph, pipeline, options, model);
     verify(graph, model);
     nlohmann::json summary = statsJson(graph, model);
     if (!spec.empty()) {
@@ -108,6 +126,8 @@ int main(int argc, char **argv) {
                          {"disjuncts", property.disjuncts.size()},
                          {"rows", rows}};
     }
+    if (arenaBytes >= 0)
+      summary["arena_bytes"] = arenaBytes;
     if (stats) {
       std::string text;
       if (json) {
@@ -117,6 +137,8 @@ int main(int argc, char **argv) {
                            summary["parameters"].get<std::int64_t>());
         for (auto &[op, count] : summary["ops"].items())
           text += fmt::format("  {:<14} {}\n", op, count.get<int>());
+        if (arenaBytes >= 0)
+          text += fmt::format("arena {} bytes\n", arenaBytes);
         if (summary.contains("spec"))
           text += fmt::format("spec {}: {} disjuncts, {} rows\n", spec, summary["spec"]["disjuncts"].get<std::size_t>(),
                               summary["spec"]["rows"].get<std::size_t>());

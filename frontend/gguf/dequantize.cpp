@@ -357,6 +357,49 @@ const Decoder &requireDecoder(const TensorInfo &tensor) {
 
 bool canDequantize(GgmlType type) { return decoderFor(type) != nullptr; }
 
+namespace {
+template <GgmlType T> void decodeFormat(const std::byte *blocks, std::int64_t numBlocks, float *out) {
+  const Decoder *d = decoderFor(T);
+  // The plain types' decoders count elements, the block types' count blocks;
+  // both have one element per "block" or numBlocks blocks here.
+  d->fn(reinterpret_cast<const std::uint8_t *>(blocks), out, numBlocks);
+}
+
+template <GgmlType T> BlockFormat makeFormat() {
+  const GgmlTypeInfo &info = ggmlTypeInfo(T);
+  return BlockFormat{info.name, info.blockSize, info.blockBytes, decodeFormat<T>};
+}
+
+const std::vector<BlockFormat> &formats() {
+  static const std::vector<BlockFormat> all = [] {
+    std::vector<BlockFormat> f = {
+        makeFormat<GgmlType::F16>(),  makeFormat<GgmlType::BF16>(), makeFormat<GgmlType::Q4_0>(),
+        makeFormat<GgmlType::Q4_1>(), makeFormat<GgmlType::Q5_0>(), makeFormat<GgmlType::Q5_1>(),
+        makeFormat<GgmlType::Q8_0>(), makeFormat<GgmlType::Q2_K>(), makeFormat<GgmlType::Q3_K>(),
+        makeFormat<GgmlType::Q4_K>(), makeFormat<GgmlType::Q5_K>(), makeFormat<GgmlType::Q6_K>(),
+    };
+    return f;
+  }();
+  static const bool registered = [] {
+    for (const BlockFormat &f : all)
+      registerBlockFormat(f);
+    return true;
+  }();
+  (void)registered;
+  return all;
+}
+} // namespace
+
+const BlockFormat *blockFormat(GgmlType type) {
+  std::string_view name = ggmlTypeName(type);
+  for (const BlockFormat &f : formats())
+    if (f.name == name)
+      return &f;
+  return nullptr;
+}
+
+void registerBlockFormats() { formats(); }
+
 void dequantizeRows(const TensorInfo &tensor, std::int64_t row0, std::int64_t rows, float *out) {
   const Decoder *decoder = &requireDecoder(tensor);
   const GgmlTypeInfo &info = ggmlTypeInfo(tensor.type);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "frontend/gguf/gguf_reader.h"
+#include "ir/constant.h"
 
 #include <cstdint>
 #include <vector>
@@ -18,6 +19,13 @@ bool canDequantize(GgmlType type);
 // The whole tensor, row-major [ne[n-1]]...[ne[1]][ne[0]]. InputError naming
 // the file, the tensor and its type when the type cannot be dequantized.
 std::vector<float> dequantize(const TensorInfo &tensor);
+
+// The block format of a type gamma can dequantize, for constants that stay
+// encoded in the mapped file (Constant::fromEncodedFile); registered with the
+// IR on first use so the textual IR can name it. Null for other types.
+const BlockFormat *blockFormat(GgmlType type);
+// Registers every format (tools call this so printed IR with encoded weights parses).
+void registerBlockFormats();
 
 // Rows [row0, row0 + rows) (a row is ne[0] elements) into out[rows * ne[0]],
 // for reading a large tensor a slice at a time.

@@ -17,13 +17,15 @@ ValueId GgufWeights::load(Graph &g, const std::string &name, const Shape &expect
     fail(t->where(), "shape {} (ggml ne {}); expected {} from {}", shapeString(shape), shapeString(t->ne),
          shapeString(expected), why);
   TensorType type{DType::F32, expected};
-  if (t->type == gguf::GgmlType::F32) {
-    std::uint64_t offset = static_cast<std::uint64_t>(t->bytes.data() - t->file->bytes().data());
+  std::uint64_t offset = static_cast<std::uint64_t>(t->bytes.data() - t->file->bytes().data());
+  if (t->type == gguf::GgmlType::F32)
     return g.addConst(Constant::fromFile(type, t->file, offset), name);
+  const BlockFormat *format = gguf::blockFormat(t->type);
+  if (!format) {
+    gguf::dequantize(*t); // throws the reader's error naming the tensor and its type
+    GAMMA_ASSERT(false, "a type that dequantizes has a block format");
   }
-  std::vector<float> values = gguf::dequantize(*t);
-  std::span<const std::byte> bytes(reinterpret_cast<const std::byte *>(values.data()), values.size() * sizeof(float));
-  return g.addConst(Constant::fromBytes(type, bytes), name);
+  return g.addConst(Constant::fromEncodedFile(type, *format, t->file, offset), name);
 }
 
 } // namespace gm::transformers

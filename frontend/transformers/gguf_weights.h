@@ -16,10 +16,10 @@ public:
 
   // The tensor `name` as an f32 constant named `name`, of row-major shape
   // `expected` (ggml's ne reversed: [out, in] for a Linear weight). F32
-  // tensors point into the mapped file. Every other type is dequantized into
-  // an owned f32 copy, because the IR has no cast op and every arithmetic op
-  // needs operands of one dtype. (For large models that copy is the whole
-  // model in f32; dequantizing lazily, a layer at a time, is a later step.)
+  // tensors point into the mapped file; every other type stays encoded in the
+  // mapped file as an f32 constant in its block format, decoded by whoever
+  // reads it, a range at a time (Constant::decode), so the model never lives
+  // dequantized in memory.
   // A missing tensor or another shape is an InputError naming the tensor, both
   // shapes, and `why` (the metadata keys that imply `expected`).
   ValueId load(Graph &g, const std::string &name, const Shape &expected, std::string_view why) const;

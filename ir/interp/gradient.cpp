@@ -460,6 +460,10 @@ void applyVjp(const Node &node, const Vjp &v) {
   // No `default:`: an op added to ops.def without a gradient rule fails to
   // compile (-Werror=switch).
   switch (node.op) {
+#define GAMMA_OP(Id, keyword, min_operands, max_operands, num_results, traits)
+#define GAMMA_BOUND_OP(Id, keyword, min_operands, max_operands, num_results, traits) case Op::Id:
+#include "ir/ops.def"
+    fail("", "{}: bound-program op in a network graph", opKeyword(node.op));
   case Op::Input:
   case Op::Const:
     return;
@@ -556,6 +560,7 @@ GradientEvaluator::GradientEvaluator(const Graph &graph) : graph_(graph) {
     numOutputs_ += static_cast<std::size_t>(graph.type(v).numElements());
   varies_.assign(graph.numValues(), false);
   fixed_.resize(graph.numValues());
+  linear_ = findLinearWeights(graph, 0); // weights read a row at a time, never materialised
   std::vector<Tensor> operands;
   for (NodeId id = 0; id < graph.numNodes(); ++id) {
     const Node &node = graph.node(id);
@@ -563,6 +568,8 @@ GradientEvaluator::GradientEvaluator(const Graph &graph) : graph_(graph) {
       varies_[node.results[0]] = true;
       continue;
     }
+    if (linear_.unused[node.results[0]])
+      continue;
     if (node.op == Op::Const) {
       GAMMA_ASSERT(node.constant != nullptr, fmt::format("{} has no payload", graph.describe(id)));
       fixed_[node.results[0]] = Tensor::fromConstant(*node.constant);
@@ -574,6 +581,10 @@ GradientEvaluator::GradientEvaluator(const Graph &graph) : graph_(graph) {
     if (varies) {
       for (ValueId v : node.results)
         varies_[v] = true;
+      continue;
+    }
+    if (node.op == Op::MatMul && linear_.unused[node.operands[1]]) {
+      fixed_[node.results[0]] = k::linearRows(*fixed_[node.operands[0]], *linear_.rows[node.operands[1]]);
       continue;
     }
     operands.clear();
@@ -607,6 +618,10 @@ GradientResult GradientEvaluator::operator()(const Tensor &input, std::span<cons
     }
     if (node.op == Op::Const || !varies_[node.results[0]])
       continue;
+    if (const Constant *w = streamedWeight(node)) {
+      local[node.results[0]] = k::linearRows(slot(node.operands[0]), *w);
+      continue;
+    }
     operands.clear();
     operands.reserve(node.operands.size());
     // first[i]: the first position of operand i's value among the operands.
@@ -669,6 +684,14 @@ GradientResult GradientEvaluator::operator()(const Tensor &input, std::span<cons
     ValueId out = node.results[0];
     if (grads[out].empty())
       continue;
+    if (const Constant *w = streamedWeight(node)) {
+      if (carries(node.operands[0])) {
+        std::int64_t rows = static_cast<std::int64_t>(slot(node.operands[0]).data.size()) / w->type().shape[1];
+        k::linearRowsVjp(*w, grads[out], gradOf(node.operands[0]).data(), rows);
+      }
+      grads[out] = {};
+      continue;
+    }
     in.clear();
     d.clear();
     for (ValueId v : node.operands) {
@@ -685,6 +708,12 @@ GradientResult GradientEvaluator::operator()(const Tensor &input, std::span<cons
   else
     result.gradient = std::move(grads[input_]);
   return result;
+}
+
+const Constant *GradientEvaluator::streamedWeight(const Node &node) const {
+  if (node.op != Op::MatMul || fixed_[node.operands[1]])
+    return nullptr;
+  return linear_.rows[node.operands[1]];
 }
 
 GradientResult inputGradient(const Graph &graph, const Tensor &input, std::span<const double> weights) {

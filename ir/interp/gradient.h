@@ -5,6 +5,8 @@
 // backward pass.
 #pragma once
 
+#include "ir/linear_weights.h"
+
 #include "ir/interp/interpreter.h"
 
 #include <optional>
@@ -42,6 +44,9 @@ private:
   std::size_t numOutputs_ = 0;
   std::vector<bool> varies_;                 // value depends on the input
   std::vector<std::optional<Tensor>> fixed_; // the values that do not, computed once
+  LinearWeights linear_;                     // weights read a row at a time
+  // The row-read weight of a matmul node, or null.
+  const Constant *streamedWeight(const Node &node) const;
 };
 
 } // namespace gm::ref

@@ -4,6 +4,7 @@
 
 #include "ir/error.h"
 #include "ir/interp/kernels.h"
+#include "ir/linear_weights.h"
 
 #include <cmath>
 #include <fmt/format.h>
@@ -78,6 +79,11 @@ Tensor evaluateSingle(Op op, const Attrs &attrs, std::span<const Tensor> in, boo
     return k::slice(attrs, in[0]);
   case Op::Gather:
     return k::gather(attrs, in[0], in[1]);
+#define GAMMA_OP(Id, keyword, min_operands, max_operands, num_results, traits)
+#define GAMMA_BOUND_OP(Id, keyword, min_operands, max_operands, num_results, traits) case Op::Id:
+#include "ir/ops.def"
+    GAMMA_ASSERT(false, "bound-program ops have several results: evaluateOp runs them");
+    return {};
   }
   GAMMA_ASSERT(false, "unknown op");
   return {};
@@ -111,7 +117,10 @@ std::vector<Tensor> evaluateOp(Op op, const Attrs &attrs, std::span<const Tensor
 
   bool integerResult = !resultTypes.empty() && isInteger(resultTypes[0].dtype);
   std::vector<Tensor> results;
-  results.push_back(evaluateSingle(op, attrs, operands, integerResult));
+  if (hasTrait(op, OpTrait::Bound))
+    results = kernels::boundOp(op, attrs, operands);
+  else
+    results.push_back(evaluateSingle(op, attrs, operands, integerResult));
 
   for (std::size_t i = 0; i < results.size() && i < resultTypes.size(); ++i) {
     GAMMA_ASSERT(results[i].shape == resultTypes[i].shape,
@@ -132,6 +141,16 @@ std::vector<Tensor> evaluate(const Graph &graph, std::span<const Tensor> inputs)
          inputs.size());
 
   std::vector<std::optional<Tensor>> values(graph.numValues());
+  // Linear weights are read row by row; every value is dropped after its last
+  // use, so a large model never has more than a layer's values alive.
+  LinearWeights linear = findLinearWeights(graph, 0);
+  std::vector<NodeId> lastUse(graph.numValues(), 0);
+  std::vector<bool> isOutput(graph.numValues(), false);
+  for (NodeId id = 0; id < graph.numNodes(); ++id)
+    for (ValueId v : graph.node(id).operands)
+      lastUse[v] = id;
+  for (ValueId v : graph.outputs())
+    isOutput[v] = true;
   std::size_t nextInput = 0;
   std::vector<Tensor> operands;
   std::vector<TensorType> resultTypes;
@@ -152,7 +171,21 @@ std::vector<Tensor> evaluate(const Graph &graph, std::span<const Tensor> inputs)
     }
     if (node.op == Op::Const) {
       GAMMA_ASSERT(node.constant != nullptr, fmt::format("{} has no payload", graph.describe(id)));
-      values[node.results[0]] = Tensor::fromConstant(*node.constant);
+      if (!linear.unused[node.results[0]] || isOutput[node.results[0]])
+        values[node.results[0]] = Tensor::fromConstant(*node.constant);
+      continue;
+    }
+    if (linear.unused[node.results[0]] && !isOutput[node.results[0]])
+      continue; // a weight's transpose that only row-reading matmuls use
+    if (node.op == Op::MatMul && linear.rows[node.operands[1]] && !values[node.operands[1]]) {
+      try {
+        values[node.results[0]] = kernels::linearRows(*values[node.operands[0]], *linear.rows[node.operands[1]]);
+      } catch (const InputError &e) {
+        fail("", "{}: {}", graph.describe(id), e.what());
+      }
+      for (ValueId v : node.operands)
+        if (lastUse[v] == id && !isOutput[v])
+          values[v].reset();
       continue;
     }
     operands.clear();
@@ -173,6 +206,9 @@ std::vector<Tensor> evaluate(const Graph &graph, std::span<const Tensor> inputs)
     GAMMA_ASSERT(results.size() == node.results.size(), "result count differs from the node's");
     for (std::size_t i = 0; i < results.size(); ++i)
       values[node.results[i]] = std::move(results[i]);
+    for (ValueId v : node.operands)
+      if (lastUse[v] == id && !isOutput[v])
+        values[v].reset();
   }
 
   std::vector<Tensor> outputs;

@@ -37,6 +37,11 @@ Tensor averagePool(const Attrs &attrs, const Tensor &x);
 // kernels_reduce.cpp
 Tensor softmax(const Attrs &attrs, const Tensor &x);
 Tensor layerNorm(const Attrs &attrs, std::span<const Tensor> operands);
+// matmul(x, transpose(W)) with W [N, K] read a row at a time (ir/linear_weights.h):
+// the same sums in the same order as matmul, without materialising W or Wᵀ.
+Tensor linearRows(const Tensor &x, const Constant &w);
+// Its gradient for x: dx[.., k] += Σ_j g[.., j]·W[j, k].
+void linearRowsVjp(const Constant &w, std::span<const double> g, double *dx, std::int64_t rows);
 Tensor rmsNorm(const Attrs &attrs, std::span<const Tensor> operands);
 Tensor reduce(Op op, const Attrs &attrs, const Tensor &x);
 
@@ -46,5 +51,8 @@ Tensor transpose(const Attrs &attrs, const Tensor &x);
 Tensor concat(const Attrs &attrs, std::span<const Tensor> operands);
 Tensor slice(const Attrs &attrs, const Tensor &x);
 Tensor gather(const Attrs &attrs, const Tensor &data, const Tensor &indices);
+
+// kernels_bound.cpp: the bound-program family (several results each)
+std::vector<Tensor> boundOp(Op op, const Attrs &attrs, std::span<const Tensor> operands);
 
 } // namespace gm::ref::kernels

@@ -7,6 +7,42 @@
 
 namespace gm::ref::kernels {
 
+Tensor linearRows(const Tensor &x, const Constant &w) {
+  std::int64_t N = w.type().shape[0], K = w.type().shape[1];
+  if (x.shape.empty() || x.shape.back() != K)
+    fail("", "matmul inner dimensions differ: {} x [{},{}]", shapeString(x.shape), K, N);
+  Shape outShape = x.shape;
+  outShape.back() = N;
+  Tensor y = makeTensor(outShape);
+  std::int64_t rows = product(x.shape) / K;
+  std::vector<double> row(static_cast<std::size_t>(K));
+  for (std::int64_t j = 0; j < N; ++j) {
+    w.decode(j * K, K, row.data());
+    for (std::int64_t i = 0; i < rows; ++i) {
+      const double *px = x.data.data() + i * K;
+      double s = 0;
+      for (std::int64_t p = 0; p < K; ++p)
+        s += px[p] * row[p];
+      y.data[i * N + j] = s;
+    }
+  }
+  return y;
+}
+
+void linearRowsVjp(const Constant &w, std::span<const double> g, double *dx, std::int64_t rows) {
+  std::int64_t N = w.type().shape[0], K = w.type().shape[1];
+  std::vector<double> row(static_cast<std::size_t>(K));
+  for (std::int64_t j = 0; j < N; ++j) {
+    w.decode(j * K, K, row.data());
+    for (std::int64_t i = 0; i < rows; ++i) {
+      double gij = g[i * N + j];
+      if (gij != 0)
+        for (std::int64_t p = 0; p < K; ++p)
+          dx[i * K + p] += gij * row[p];
+    }
+  }
+}
+
 Tensor matmul(const Tensor &a, const Tensor &b) {
   if (a.shape.empty() || b.shape.empty())
     fail("", "matmul of a scalar");

@@ -7,6 +7,7 @@
 #include "bounds/bounds.h"
 #include "frontend/transformers/decoder_blocks.h"
 #include "frontend/transformers/qwen3_graph.h"
+#include "frontend/transformers/synth_models.h"
 #include "ir/error.h"
 #include "ir/interp/interpreter.h"
 #include "ir/text.h"
@@ -409,6 +410,64 @@ TEST_SUITE("qwen3") {
       CHECK(vsOwn <= 1e-4);
       if (contains(name, "_f32"))
         CHECK(vsLlama <= 1e-4);
+    }
+  }
+
+  // Quantized weights are never dequantized into the graph: each is an f32
+  // constant in its block format, pointing into the mapped file. The IR names
+  // the format and parses back; IBP reading the weights row by row from the
+  // file gives exactly the bounds of IBP on folded float64 weights, and a spec
+  // folded through the streamed LM head stays within rounding of the folded one.
+  TEST_CASE("quantized qwen3: weights stay encoded in the file, IR round-trips, streamed IBP equals folded") {
+    gm::test::TempDir dir("gamma-qwen3");
+    std::string path = (fs::path(dir.path()) / "q8.gguf").string();
+    synth::writeQwen3(synth::qwen3Config("tiny"), gguf::GgmlType::Q8_0, 3, path);
+    std::vector<std::int64_t> tokens = {1, 5, 2};
+    Graph g = buildQwen3(path, {tokens, true});
+    std::size_t encoded = 0;
+    for (NodeId n = 0; n < g.numNodes(); ++n)
+      if (g.node(n).op == Op::Const && g.node(n).constant->format())
+        encoded += g.node(n).constant->format()->name == "Q8_0";
+    CHECK(encoded > 4);
+    std::string text = printGraph(g);
+    CHECK(contains(text, "] Q8_0 xxh3:"));
+    requireRoundTrip(g);
+
+    std::vector<double> x = qwen3Embeddings(path, tokens);
+    std::vector<double> y = evaluate(g, x);
+    bounds::Box box;
+    for (double v : x) {
+      box.lower.push_back(v - 1e-3);
+      box.upper.push_back(v + 1e-3);
+    }
+    std::size_t vocab = y.size();
+    bounds::Spec spec;
+    spec.numOutputs = vocab;
+    spec.outputCoeffs.assign(2 * vocab, 0.0);
+    spec.outputCoeffs[0] = 1, spec.outputCoeffs[1] = -1;
+    spec.outputCoeffs[vocab + 2] = 1, spec.outputCoeffs[vocab + 7] = -1;
+    spec.constants = {0, 0};
+    bounds::Options ibp;
+    ibp.method = bounds::Method::Ibp;
+    bounds::Network folded(g), streamed(g, {.streamWeightsFrom = 0});
+    bounds::Result a = bounds::computeBounds(folded, box, nullptr, ibp);
+    bounds::Result b = bounds::computeBounds(streamed, box, nullptr, ibp);
+    CHECK(a.lower == b.lower);
+    CHECK(a.upper == b.upper);
+    for (std::size_t i = 0; i < vocab; ++i) {
+      CHECK(b.lower[i] <= y[i]);
+      CHECK(y[i] <= b.upper[i]);
+    }
+    bounds::Result sa = bounds::computeBounds(folded, box, &spec, ibp);
+    bounds::Result sb = bounds::computeBounds(streamed, box, &spec, ibp);
+    for (std::size_t r = 0; r < 2; ++r) {
+      double margin = r == 0 ? y[0] - y[1] : y[2] - y[7];
+      CHECK(sb.rowLower[r] <= margin);
+      CHECK(margin <= sb.rowUpper[r]);
+      CHECK(sb.rowLower[r] == doctest::Approx(sa.rowLower[r]).epsilon(1e-9));
+      CHECK(sb.rowUpper[r] == doctest::Approx(sa.rowUpper[r]).epsilon(1e-9));
+      // Through the LM head, tighter than from the logits' intervals.
+      CHECK(sb.rowUpper[r] - sb.rowLower[r] < (b.upper[0] - b.lower[1]) + (b.upper[1] - b.lower[0]));
     }
   }
 
