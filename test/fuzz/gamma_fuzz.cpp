@@ -124,7 +124,9 @@ int main(int argc, char **argv) {
   app.add_option("--iterations", options.iterations, "cases to generate")->capture_default_str();
   app.add_option("--time-limit", timeLimit, "stop after this many seconds (0: no limit)")->capture_default_str();
   app.add_option("--method", method, "ibp, crown, crown-ibp, a comma list, or all")->capture_default_str();
-  app.add_option("--ops", ops, "comma list of generator patterns (op keywords, residual); default all");
+  app.add_option("--ops", ops,
+                 "comma list of generator patterns (op keywords, residual, dense_chain, qwen3_block, "
+                 "whisper_block); default all");
   app.add_option("--case", only, "replay one case by its printed seed");
   app.add_option("--max-steps", options.gen.maxSteps, "patterns per graph, at most")->capture_default_str();
   app.add_option("--max-input-elements", options.gen.maxInputElements, "input size, at most")->capture_default_str();

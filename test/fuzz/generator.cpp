@@ -13,6 +13,7 @@
 #include "test/fuzz/graph_edit.h"
 #include "test/fuzz/random.h"
 #include "test/fuzz/soundness_fuzz.h"
+#include "test/fuzz/transformer_patterns.h"
 
 #include <algorithm>
 #include <cmath>
@@ -29,7 +30,7 @@ constexpr std::string_view kPatterns[] = {
     "neg",       "abs",         "silu",     "gelu",         "add",      "sub",          "mul",        "div",         "pow",
     "matmul",    "conv",        "batch_norm", "max_pool",   "average_pool", "softmax",   "layer_norm",  "rms_norm",
     "reduce_mean", "reduce_sum", "reshape", "transpose",    "concat",     "slice",       "gather",
-    "residual",  "dense_chain",
+    "residual",  "dense_chain", "qwen3_block", "whisper_block",
 };
 
 using Ints = std::vector<std::int64_t>;
@@ -61,6 +62,7 @@ private:
   std::vector<std::vector<double>> probes_;
   bounds::Box box_;
   bool complete_ = false; // the graph is finished (a dense chain is a whole network)
+  int blocks_ = 0;        // transformer blocks built, for their node names
 
   const Shape &shape(ValueId v) const { return g_.type(v).shape; }
   std::int64_t count(ValueId v) const { return g_.type(v).numElements(); }
@@ -193,6 +195,8 @@ private:
   void gather();
   void residual();
   void denseChain();
+  ValueId toTokens(ValueId v, std::int64_t tokens, std::int64_t hidden);
+  void transformerBlock(bool qwen3);
   void apply(std::string_view pattern);
 
   void makeInputAndBox();
@@ -736,9 +740,67 @@ void Builder::denseChain() {
   complete_ = true;
 }
 
+// x as [1, tokens, hidden]: flattened, then cut to size or filled up with
+// constants or repeats of itself (which gives tokens that move together).
+ValueId Builder::toTokens(ValueId v, std::int64_t tokens, std::int64_t hidden) {
+  std::int64_t n = count(v), need = tokens * hidden;
+  ValueId flat = reshapeTo(v, {1, n});
+  auto cut = [&](ValueId x) {
+    if (count(x) == need)
+      return x;
+    Attrs a;
+    a.set("starts", Ints{0, 0});
+    a.set("ends", Ints{1, need});
+    a.set("steps", Ints{1, 1});
+    return node(Op::Slice, {x}, a);
+  };
+  Attrs axis1;
+  axis1.set("axis", std::int64_t(1));
+  if (n > need) {
+    tag("block-input-cut");
+    flat = cut(flat);
+  } else if (n < need && rng_.chance(0.5)) {
+    tag("block-input-padded");
+    flat = node(Op::Concat, {flat, constant({1, need - n}, normals(need - n, 0, 1))}, axis1);
+  } else if (n < need) {
+    tag("block-input-repeated");
+    flat = cut(node(Op::Concat, std::vector<ValueId>(std::size_t((need + n - 1) / n), flat), axis1));
+  }
+  return reshapeTo(flat, {1, tokens, hidden});
+}
+
+// One whole Qwen3 decoder or Whisper encoder block on the picked value; a
+// value that already is [1, T, hidden] (another block's output) goes in as it is.
+void Builder::transformerBlock(bool qwen3) {
+  ValueId x = pick();
+  auto fits = qwen3 ? qwen3BlockHidden : whisperBlockHidden;
+  if (rank(x) == 3 && shape(x)[0] == 1 && shape(x)[1] <= 5 && fits(shape(x)[2])) {
+    tag("block-input-as-is");
+  } else {
+    std::int64_t tokens = rng_.integer(2, 5);
+    std::int64_t hidden = qwen3 ? rng_.integer(8, 16) : 2 * rng_.integer(4, 8);
+    x = toTokens(x, tokens, hidden);
+  }
+  std::size_t before = g_.numValues();
+  std::string name = (qwen3 ? "blk." : "layers.") + std::to_string(blocks_);
+  BlockResult block = qwen3 ? qwen3Block(g_, x, rng_, name) : whisperBlock(g_, x, rng_, name);
+  // Weights are not intermediate values: only what depends on the input is held to maxElements.
+  std::vector<bool> fixed = constantValues(g_);
+  for (std::size_t v = before; v < g_.numValues(); ++v)
+    if (!fixed[v] && count(ValueId(v)) > options_.maxElements)
+      throw Reject{};
+  push(block.output);
+  ++blocks_;
+  tag(qwen3 ? "qwen3-block" : "whisper-block");
+  for (std::string &t : block.tags)
+    tag(std::move(t));
+}
+
 void Builder::apply(std::string_view p) {
   if (p == "dense_chain")
     return denseChain();
+  if (p == "qwen3_block" || p == "whisper_block")
+    return transformerBlock(p == "qwen3_block");
   std::optional<Op> op = opFromKeyword(p);
   if (p == "residual")
     return residual();
@@ -789,6 +851,10 @@ void Builder::apply(std::string_view p) {
     return slice();
   case Op::Gather:
     return gather();
+#define GAMMA_OP(Id, keyword, min_operands, max_operands, num_results, traits)
+#define GAMMA_BOUND_OP(Id, keyword, min_operands, max_operands, num_results, traits) case Op::Id:
+#include "ir/ops.def"
+    fail("fuzz generator", "{}: bound-program op in a network graph", p);
   case Op::Input:
   case Op::Const:
     break;
@@ -911,11 +977,21 @@ Case Builder::build(std::uint64_t seed) {
   if (std::find(allowed.begin(), allowed.end(), "dense_chain") != allowed.end() &&
       (allowed.size() == 1 || rng_.chance(0.1)))
     allowed = {"dense_chain"};
+  // A whole transformer block costs a hundred ops' evaluation at every point:
+  // mixed with single ops it is drawn a sixth as often as one, so blocks do
+  // not take most of a run's time.
+  auto isBlock = [](std::string_view p) { return p == "qwen3_block" || p == "whisper_block"; };
+  bool mixed = !std::all_of(allowed.begin(), allowed.end(), isBlock);
+  auto draw = [&] {
+    for (;;)
+      if (std::string_view p = rng_.pick(allowed); !mixed || !isBlock(p) || rng_.chance(1.0 / 6))
+        return p;
+  };
   for (int s = 0; s < steps && !complete_; ++s)
     for (int attempt = 0; attempt < 8; ++attempt) {
       std::size_t before = live_.size();
       try {
-        apply(rng_.pick(allowed)); // pushes one value, the pattern's result
+        apply(draw()); // pushes one value, the pattern's result
         valueTags_[live_.back().id].merge(pending_);
         pending_.clear();
         break;

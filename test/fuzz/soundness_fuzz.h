@@ -40,7 +40,9 @@ struct Case {
 };
 
 // The patterns the generator draws from: one per op keyword of ir/ops.def that
-// a bound method may support, plus "residual" (a value used twice).
+// a bound method may support, plus "residual" (a value used twice),
+// "dense_chain" (a whole feed-forward network) and "qwen3_block" and
+// "whisper_block" (a whole transformer block, see transformer_patterns.h).
 std::span<const std::string_view> patternNames();
 
 struct GenOptions {

@@ -179,10 +179,13 @@ TEST_CASE("bounded-time soundness run: every method, every op") {
   CHECK(report.perMethod[Method::Ibp].checked > 0);
   CHECK(report.perMethod[Method::Crown].checked > 0);
   CHECK(report.perMethod[Method::CrownIbp].checked > 0);
-  // IBP bounds every op: each one was checked by it at least once.
+  // IBP bounds every op and every whole block: each one was checked by it at
+  // least once (blocks are counted by their tag, ops by their keyword).
   if (!report.timedOut)
     for (std::string_view p : fuzz::patternNames())
-      if (p != "residual" && p != "dense_chain")
+      if (p == "qwen3_block" || p == "whisper_block")
+        CHECK_MESSAGE(report.perTag[Method::Ibp][p == "qwen3_block" ? "qwen3-block" : "whisper-block"].checked > 0, p);
+      else if (p != "residual" && p != "dense_chain")
         CHECK_MESSAGE(report.perOp[Method::Ibp][std::string(p)].checked > 0, p);
 }
 
