@@ -27,7 +27,8 @@ mkdir -p "$logs"
 # blocked and BLAS paths); a few ops at a time, so a rarely drawn op gets whole
 # graphs of its own.
 patterns=(relu sigmoid tanh exp log erf sqrt neg abs add sub mul div pow matmul conv batch_norm max_pool
-          average_pool softmax layer_norm reduce_mean reduce_sum reshape transpose concat slice gather residual)
+          average_pool softmax layer_norm reduce_mean reduce_sum reshape transpose concat slice gather residual
+          silu gelu rms_norm qwen3_block whisper_block)
 settings=("--method all" "--method crown,crown-ibp" "--method all --max-steps 9"
           "--method all --max-input-elements 400 --max-elements 3000" "ops")
 
