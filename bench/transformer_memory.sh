@@ -38,7 +38,7 @@ measure() {
   wall=$(grep 'Elapsed (wall clock)' "$work/err.txt" | awk '{print $NF}')
   rss=$(grep 'Maximum resident set size' "$work/err.txt" | awk '{printf "%.0f", $NF / 1024}')
   echo "| $label | $wall | $rss |"
-  grep -E '^gamma-run: +[0-9.]+ s' "$work/err.txt" | sed 's/^/    /' || true
+  { grep -E '^gamma-run: +[0-9.]+ s' "$work/err.txt"; grep -E '^self-check|^verdict' "$work/out.txt"; } | sed 's/^/    /' || true
 }
 
 tokens=$(seq -s, 1 16)
@@ -48,7 +48,7 @@ for type in q8_0 q6_k; do
   model=$work/qwen3-0.6b-$type.gguf
   [ -f "$model" ] || "$synth" qwen3 --config 0.6b --type "$type" -o "$model" -q > /dev/null
   measure "Qwen3-0.6B $type ($(du -m "$model" | cut -f1) MiB file; f32 weights 2274 MiB), 16 tokens, IBP" \
-    "$run" "$model" --tokens "$tokens" --epsilon 1e-3 --no-attack --samples 0
+    "$run" "$model" --tokens "$tokens" --epsilon 1e-3 --check-points 8
 done
 whisper=$work/whisper-tiny
 [ -d "$whisper" ] || "$synth" whisper --config tiny -o "$whisper" -q > /dev/null

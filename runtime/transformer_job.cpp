@@ -104,6 +104,26 @@ void report(const TransformerOptions &options, Clock::time_point start, const st
 // nothing is folded into float64, so memory stays near the file's size.
 const bounds::NetworkOptions kStreamed{.streamWeightsFrom = 0};
 
+// A point of the ball whose outputs (or top-1 margins) fall outside their
+// bounds would be a soundness bug: count it, and say so on stderr at once.
+void selfCheck(TransformerReport &r, const std::vector<double> &out, std::size_t top) {
+  if (r.outputLower.empty())
+    return;
+  ++r.checkedPoints;
+  bool outside = false;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    outside = outside || out[i] < r.outputLower[i] || out[i] > r.outputUpper[i];
+  for (const Margin &m : r.margins) {
+    double v = out[top] - out[static_cast<std::size_t>(m.token)];
+    outside = outside || v < m.lower || v > m.upper;
+  }
+  if (outside) {
+    ++r.outsidePoints;
+    fmt::print(stderr, "gamma-run: SOUNDNESS SELF-CHECK FAILED: a point of the ball lies outside the bounds "
+                       "(please report this model and command)\n");
+  }
+}
+
 bounds::Options boundOptions(const TransformerOptions &options, std::optional<Clock::time_point> deadline) {
   bounds::Options b;
   b.method = options.method;
@@ -290,6 +310,7 @@ TransformerReport runQwen3(const Qwen3Job &job, const TransformerOptions &option
     searchEnd = *deadline;
   auto check = [&](const std::vector<double> &point) {
     std::vector<double> out = evaluateFlat(graph, point);
+    selfCheck(r, out, top);
     for (std::size_t k = 0; k < r.margins.size(); ++k)
       if (out[top] - out[static_cast<std::size_t>(r.margins[k].token)] <= 0) {
         r.counterexample = TransformerCounterexample{k, point, std::move(out)};
@@ -297,6 +318,17 @@ TransformerReport runQwen3(const Qwen3Job &job, const TransformerOptions &option
       }
     return false;
   };
+  selfCheck(r, y, top);
+  if (!r.outputLower.empty() && options.checkPoints > 0) {
+    report(options, start, fmt::format("self-check: evaluating {} point(s) of the ball", options.checkPoints));
+    Rng rng{options.seed + 1};
+    for (std::size_t s = 0; s < options.checkPoints; ++s) {
+      std::vector<double> point = x;
+      for (std::size_t i = 0; i < x.size(); ++i)
+        point[i] = ball.inner.lower[i] + (ball.inner.upper[i] - ball.inner.lower[i]) * rng.unit();
+      selfCheck(r, evaluateFlat(graph, point), top);
+    }
+  }
   bool anyPerturbed = options.epsilon > 0;
   if (!timedOut && anyPerturbed && Clock::now() < searchEnd) {
     report(options, start, "searching for a counterexample");

@@ -52,6 +52,9 @@ struct TransformerOptions {
   // until searchSeconds have passed.
   double searchSeconds = 10;
   std::size_t samples = 1000;
+  // Qwen3: this many uniform points of the ball evaluated after the bounds
+  // only to check them (TransformerReport::checkedPoints), search or not.
+  std::size_t checkPoints = 0;
   bool attack = true;
   std::uint64_t seed = 1;
   // The engine's spec is a dense matrix over the outputs: one row per token
@@ -121,6 +124,10 @@ struct TransformerReport {
   std::vector<double> outputLower, outputUpper; // empty after a timeout
   double outputMaxWidth = 0, outputMeanWidth = 0;
   std::vector<LayerWidth> layers; // graph order
+  // Every point the job evaluates (the centre, the search's points) is also
+  // checked against the output bounds and the margins' bounds: a self-check of
+  // soundness on the real model. outsidePoints > 0 is a bug in gamma.
+  std::size_t checkedPoints = 0, outsidePoints = 0;
 };
 
 TransformerReport runQwen3(const Qwen3Job &job, const TransformerOptions &options);

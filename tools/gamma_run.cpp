@@ -1,12 +1,15 @@
 // gamma-run: execute a model. Concrete evaluation of an input, or a verdict
 // for a property (VNNLIB, or an epsilon ball around an input): sound bounds
 // prove it (unsat), a checked counterexample refutes it (sat).
+#include "codegen/target_desc.h"
+#include "codegen/target_info.h"
 #include "frontend/demo/demo_model.h"
 #include "frontend/model_loader.h"
 #include "frontend/npy.h"
 #include "frontend/vnnlib/vnnlib.h"
 #include "ir/error.h"
 #include "runtime/falsify.h"
+#include "runtime/plan_run.h"
 #include "runtime/thread_pool.h"
 #include "runtime/transformer_job.h"
 #include "runtime/verify.h"
@@ -125,6 +128,19 @@ std::string reportText(const VerifyReport &r, const std::string &model, const st
   return text;
 }
 
+// The features of the plan's target this CPU lacks. A pinned target names
+// its features; a host plan recorded the vector features of the CPU it was
+// compiled on.
+std::vector<std::string> missingPlanFeatures(const PlanHeader &h) {
+  if (h.target != "host")
+    return codegen::missingHostFeatures(codegen::describeTarget(h.target));
+  std::vector<std::string> present = codegen::hostVectorFeatures(), missing;
+  for (const std::string &f : h.requiredFeatures)
+    if (std::find(present.begin(), present.end(), f) == present.end())
+      missing.push_back(f);
+  return missing;
+}
+
 // ---- transformer models (runtime/transformer_job.h) ----
 
 // The command line's view of a transformer run, filled by main's options.
@@ -199,6 +215,7 @@ nlohmann::ordered_json transformerJson(const TransformerReport &r, bool allOutpu
                       {"max_width", orderedNumber(l.maxWidth)},
                       {"mean_width", orderedNumber(l.meanWidth)}});
   out["layers"] = layers;
+  out["self_check"] = {{"points", r.checkedPoints}, {"outside", r.outsidePoints}};
   if (r.counterexample)
     out["counterexample"] = {{"disjunct", r.counterexample->margin},
                              {"token", r.margins[r.counterexample->margin].token},
@@ -237,6 +254,9 @@ std::string transformerText(const TransformerReport &r) {
   if (!r.outputLower.empty())
     text += fmt::format("output {}: max width {:.6g}, mean width {:.6g}\n", shapeString(r.outputShape),
                         r.outputMaxWidth, r.outputMeanWidth);
+  if (r.checkedPoints > 0)
+    text += fmt::format("self-check: {} evaluated point(s) of the ball, {} outside the bounds\n", r.checkedPoints,
+                        r.outsidePoints);
   if (!r.layers.empty()) {
     std::vector<const LayerWidth *> widest;
     for (const LayerWidth &l : r.layers)
@@ -324,6 +344,7 @@ int main(int argc, char **argv) {
                "  gamma-run net.onnx prop.vnnlib --method ibp --timeout 60\n"
                "  gamma-run net.onnx --input x.npy --epsilon 0.01 --label 3 --clip 0,1\n"
                "  gamma-run net.onnx prop.vnnlib --result out.txt  VNN-COMP result file\n"
+               "  gamma-run net.gplan prop.vnnlib --json           a plan from gammac --emit plan\n"
                "  gamma-run net.onnx p1.vnnlib p2.vnnlib p3.vnnlib  a batch, in parallel\n"
                "  gamma-run net.onnx --input 0.1,0.2,0.3,0.4,0.5    concrete outputs\n"
                "  gamma-run qwen3.gguf --tokens 9707,11,1879 --epsilon 1e-4 --top-k 5\n"
@@ -339,7 +360,8 @@ int main(int argc, char **argv) {
   long long label = -1;
   TransformerCli tcli;
   app.add_option("MODEL", model,
-                 "model: .onnx, .gir, 'demo' (the default); .gguf (Qwen3); .safetensors or a directory (Whisper)");
+                 "model: .onnx, .gir, 'demo' (the default); a plan (gammac --emit plan); .gguf (Qwen3); "
+                 ".safetensors or a directory (Whisper)");
   app.add_option("PROPERTY", properties, "VNNLIB properties, one or more (the demo has a built-in one)")
       ->check(CLI::ExistingFile);
   app.add_option("--method", methodName, "bound method: ibp, crown (default) or crown-ibp")
@@ -361,6 +383,11 @@ int main(int argc, char **argv) {
                  "uniform samples per disjunct in the counterexample search (transformers: random corners of the ball)")
       ->check(CLI::Range(std::size_t(0), std::size_t(100000000)));
   app.add_option("--seed", seed, "seed of the sampler and the attack");
+  std::size_t checkPoints = 0;
+  app.add_option("--check-points", checkPoints,
+                 "Qwen3: also evaluate N uniform points of the ball and check they lie inside the bounds "
+                 "(a soundness self-check on the real model; reported as self_check)")
+      ->check(CLI::Range(std::size_t(0), std::size_t(1000000)));
   app.add_flag("--no-attack", noAttack, "skip the gradient attack (sampling only)");
   app.add_option("--search-time", searchTime, "seconds for the counterexample search (within --timeout)")
       ->check(CLI::Range(0.0, 1e9));
@@ -422,13 +449,28 @@ int main(int argc, char **argv) {
       options.timeoutSeconds = timeout;
       options.searchSeconds = searchTime;
       options.samples = samples;
+      options.checkPoints = checkPoints;
       options.attack = !noAttack;
       options.seed = seed;
       if (!tcli.quiet && largeModel(model))
         options.progress = [](const std::string &line) { std::fprintf(stderr, "gamma-run: %s\n", line.c_str()); };
       return runTransformer(tcli, kind, options, json);
     }
-    Graph graph = loadModel(model);
+    // A plan is known by its magic, whatever the file is called.
+    std::optional<LoadedPlan> plan;
+    if (isPlanFile(model)) {
+      if (const char *flag = given({"--input", "--epsilon", "--label", "--clip", "--intersect-ibp"}))
+        fail(flag, "not available with a plan: give PROPERTY files");
+      if (properties.empty())
+        fail(model, "a plan needs a PROPERTY (.vnnlib)");
+      plan = loadPlan(model);
+      checkPlanFeatures(*plan, missingPlanFeatures(plan->header));
+      if (app.count("--method") > 0 && methodName != plan->header.method)
+        fail("--method", "{} differs from the plan's {}: compile one with gammac --emit plan --method {}", methodName,
+             plan->header.method, methodName);
+      methodName = plan->header.method;
+    }
+    Graph graph = plan ? Graph{} : loadModel(model);
     if (epsilon >= 0 && input.empty())
       fail("--epsilon", "needs --input (the centre of the ball)");
     if (epsilon >= 0 && !properties.empty())
@@ -497,7 +539,10 @@ int main(int argc, char **argv) {
     options.searchSeconds = searchTime;
     std::vector<VerifyReport> reports(props.size());
     ThreadPool::shared().parallelFor(props.size(),
-                                     [&](std::size_t i) { reports[i] = verifyProperty(graph, props[i], options); });
+                                     [&](std::size_t i) {
+                                       reports[i] = plan ? verifyWithPlan(*plan, props[i], options)
+                                                         : verifyProperty(graph, props[i], options);
+                                     });
     if (!resultFile.empty())
       tools::writeOutput(resultFile, vnncompResult(reports[0]));
     bool anySat = false;

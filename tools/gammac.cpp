@@ -1,17 +1,22 @@
-// gammac: the compiler driver. Today: import a model, verify it, run passes,
-// print or write the IR. Bound programs and plans arrive with later issues.
+// gammac: the compiler driver: import a model, verify it, run passes, print
+// or write the IR, the bound program, or a plan for gamma-run.
+#include "codegen/aot.h"
+#include "codegen/target_info.h"
 #include "frontend/model_loader.h"
 #include "frontend/vnnlib/vnnlib.h"
+#include "ir/error.h"
 #include "ir/text.h"
 #include "ir/verifier.h"
 #include "passes/pass.h"
 #include "runtime/falsify.h"
+#include "runtime/plan_file.h"
 #include "tools/tool_main.h"
 
 #include <cstdio>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -61,20 +66,28 @@ int main(int argc, char **argv) {
                "  gammac                                  IR of the embedded demo network\n"
                "  gammac net.onnx -o net.gir              import ONNX, write the textual IR\n"
                "  gammac net.gir --passes=dce --print-after-all\n"
-               "  gammac net.onnx --spec prop.vnnlib --stats --json",
+               "  gammac net.onnx --spec prop.vnnlib --stats --json\n"
+               "  gammac net.onnx --method crown --emit plan -o net.gplan   a plan for gamma-run",
                "gammac"};
   std::string model = "demo", spec, output, emit = "ir", passes;
   bool printAfterAll = false, verifyEach = false, stats = false, json = false, listPasses = false;
   app.add_option("MODEL", model, "model: .onnx, .gir or 'demo' (the default)");
   app.add_option("--spec", spec, "VNNLIB property; checked against the model's input and output sizes")
       ->check(CLI::ExistingFile);
-  app.add_option("--emit", emit, "what to produce: ir (the network), bound-ir (the bound program of --method)")
-      ->check(CLI::IsMember({"ir", "bound-ir"}));
+  app.add_option("--emit", emit,
+                 "what to produce: ir (the network), bound-ir (the bound program of --method), plan (the bound "
+                 "program and its kernels for --target, for gamma-run; needs -o)")
+      ->check(CLI::IsMember({"ir", "bound-ir", "plan"}));
+  std::string target = "x86-64-v3";
+  app.add_option("--target", target, "with --emit plan: the CPU the kernels are for: host, x86-64-v3 (the default), "
+                                     "x86-64-v4, aarch64");
   std::string method = "crown";
   std::int64_t specRows = 0;
   app.add_option("--method", method, "with --emit bound-ir: the bound method")
       ->check(CLI::IsMember({"ibp", "crown", "crown-ibp"}));
-  app.add_option("--spec-rows", specRows, "with --emit bound-ir: spec rows the program takes (0: none)")
+  app.add_option("--spec-rows", specRows,
+                 "with --emit bound-ir: spec rows the program takes (0: none); with --emit plan the default is "
+                 "the number of outputs")
       ->check(CLI::NonNegativeNumber);
   app.add_option("-o,--output", output, "output file (default: stdout)");
   app.add_option("--passes", passes, "comma-separated pass list replacing the default pipeline; see --list-passes");
@@ -96,6 +109,16 @@ int main(int argc, char **argv) {
       return tools::kExitOk;
     }
     Graph graph = loadModel(model);
+    if (emit == "plan" && output.empty())
+      fail("--emit plan", "needs -o FILE (a plan is binary)");
+    // The network's flat sizes, before lowering replaces its inputs and outputs.
+    std::int64_t netInputs = 0, netOutputs = 0;
+    for (ValueId v : graph.inputs())
+      netInputs += graph.type(v).numElements();
+    for (ValueId v : graph.outputs())
+      netOutputs += graph.type(v).numElements();
+    if (emit == "plan" && !app.count("--spec-rows"))
+      specRows = netOutputs;
     PassOptions options;
     options.verifyEach = verifyEach;
     options.printAfterAll = printAfterAll;
@@ -105,7 +128,7 @@ int main(int argc, char **argv) {
     std::int64_t arenaBytes = -1;
     options.arenaBytes = &arenaBytes;
     std::vector<std::string> pipeline = app.count("--passes") ? splitPasses(passes) : defaultPipeline();
-    if (emit == "bound-ir") { // lowering first, then the given passes or the bound pipeline
+    if (emit == "bound-ir" || emit == "plan") { // lowering first, then the given passes or the bound pipeline
       if (!app.count("--passes"))
         pipeline = boundPipeline();
       if (std::find(pipeline.begin(), pipeline.end(), "lower-bounds") == pipeline.end())
@@ -144,6 +167,31 @@ int main(int argc, char **argv) {
                               summary["spec"]["rows"].get<std::size_t>());
       }
       tools::writeOutput(output, text);
+      return tools::kExitOk;
+    }
+    if (emit == "plan") {
+      PlanFile plan;
+      PlanHeader &h = plan.header;
+      h.gammaVersion = GAMMA_VERSION;
+      h.method = method;
+      h.specRows = specRows;
+      codegen::TargetDesc desc = codegen::describeTarget(target);
+      h.target = desc.name;
+      // A host plan runs only where this CPU's vector features are present.
+      h.requiredFeatures = target == "host" ? codegen::hostVectorFeatures() : codegen::requiredFeatures(desc);
+      h.modelPath = model == "demo" ? model : std::filesystem::absolute(model).string();
+      h.modelHash = model == "demo" ? "" : fileHash(model);
+      h.arenaBytes = std::max<std::int64_t>(arenaBytes, 0);
+      h.inputs = netInputs;
+      h.outputs = netOutputs;
+      if (std::optional<codegen::KernelSet> kernels = planKernels(graph)) {
+        h.kernels = "object";
+        h.chainKernels = static_cast<std::int64_t>(kernels->chains.size());
+        h.productKernels = static_cast<std::int64_t>(kernels->products.size());
+        plan.object = codegen::compileKernels(*kernels, desc, codegen::AotFormat::Object);
+      }
+      plan.boundIr = printGraph(graph);
+      writePlan(output, plan);
       return tools::kExitOk;
     }
     tools::writeOutput(output, printGraph(graph));

@@ -1,0 +1,240 @@
+#include "runtime/plan_run.h"
+
+#include "frontend/demo/demo_model.h"
+#include "frontend/model_loader.h"
+#include "ir/error.h"
+#include "ir/interp/interpreter.h"
+#include "ir/text.h"
+#include "runtime/attack.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+namespace gm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// As verify.cpp: a VNNLIB bound is the nearest double of a decimal, so the
+// box is widened by one ulp (docs/SOUNDNESS.md, "Input boxes").
+bounds::Box widened(const vnnlib::Disjunct &d) {
+  bounds::Box box{d.lower, d.upper};
+  for (std::size_t i = 0; i < box.lower.size(); ++i) {
+    box.lower[i] = std::nextafter(box.lower[i], -kInf);
+    box.upper[i] = std::nextafter(box.upper[i], kInf);
+  }
+  return box;
+}
+
+std::string recompileHint(const LoadedPlan &plan, std::size_t rows) {
+  return fmt::format("recompile with gammac {} --method {} --emit plan --spec-rows {}", plan.header.modelPath,
+                     plan.header.method, rows);
+}
+
+} // namespace
+
+LoadedPlan loadPlan(const std::string &path) {
+  PlanFile file = readPlan(path);
+  LoadedPlan plan{path, file.header, {}};
+  const PlanHeader &h = plan.header;
+  if (h.modelPath != demo::kModelName) {
+    std::string now = fileHash(h.modelPath);
+    if (now != h.modelHash)
+      fail(path, "the model file {} changed since the plan was compiled (xxh3 {}, plan has {}): recompile with "
+                 "gammac --emit plan",
+           h.modelPath, now, h.modelHash);
+  }
+  plan.program = parseGraph(file.boundIr, path + ":ir");
+  std::size_t wantInputs = h.specRows > 0 ? 4 : 2, wantOutputs = h.specRows > 0 ? 4 : 2;
+  if (plan.program.inputs().size() != wantInputs || plan.program.outputs().size() != wantOutputs)
+    fail(path, "the bound program has {} inputs and {} outputs, a plan with {} spec rows needs {} and {}",
+         plan.program.inputs().size(), plan.program.outputs().size(), h.specRows, wantInputs, wantOutputs);
+  return plan;
+}
+
+void checkPlanFeatures(const LoadedPlan &plan, const std::vector<std::string> &missing) {
+  if (!missing.empty())
+    fail(plan.path, "compiled for {}, this CPU lacks {}: recompile with gammac --emit plan --target host",
+         plan.header.target, fmt::join(missing, ", "));
+}
+
+PlanBounds runPlan(const LoadedPlan &plan, const bounds::Box &box, const bounds::Spec *spec) {
+  const PlanHeader &h = plan.header;
+  std::int64_t n = static_cast<std::int64_t>(box.lower.size());
+  if (n != h.inputs)
+    fail(plan.path, "the box has {} inputs, the plan's network {}", n, h.inputs);
+  std::vector<ref::Tensor> inputs{{{n}, box.lower}, {{n}, box.upper}};
+  std::size_t rows = spec ? spec->numRows() : 0;
+  if (spec && !spec->inputCoeffs.empty())
+    fail(plan.path, "the property has rows over the input (X_i); plans take rows over the outputs only");
+  if (static_cast<std::int64_t>(rows) > h.specRows)
+    fail(plan.path, "{} spec rows needed, the plan takes {}: {}", rows, h.specRows, recompileHint(plan, rows));
+  if (h.specRows > 0) {
+    std::size_t outs = static_cast<std::size_t>(h.outputs), cap = static_cast<std::size_t>(h.specRows);
+    ref::Tensor C{{h.specRows, h.outputs}, std::vector<double>(cap * outs, 0.0)};
+    ref::Tensor d{{h.specRows}, std::vector<double>(cap, 0.0)};
+    if (spec) {
+      std::copy(spec->outputCoeffs.begin(), spec->outputCoeffs.end(), C.data.begin());
+      std::copy(spec->constants.begin(), spec->constants.end(), d.data.begin());
+    }
+    inputs.push_back(std::move(C));
+    inputs.push_back(std::move(d));
+  }
+  std::vector<ref::Tensor> out = ref::evaluate(plan.program, inputs);
+  PlanBounds r{std::move(out[0].data), std::move(out[1].data), {}, {}};
+  if (rows > 0) {
+    r.rowLower.assign(out[2].data.begin(), out[2].data.begin() + static_cast<std::ptrdiff_t>(rows));
+    r.rowUpper.assign(out[3].data.begin(), out[3].data.begin() + static_cast<std::ptrdiff_t>(rows));
+  }
+  return r;
+}
+
+VerifyReport verifyWithPlan(const LoadedPlan &plan, const vnnlib::Property &property, const VerifyOptions &options) {
+  Clock::time_point start = Clock::now();
+  std::optional<Clock::time_point> deadline;
+  if (options.timeoutSeconds > 0)
+    deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.timeoutSeconds));
+  const PlanHeader &h = plan.header;
+  if (static_cast<std::int64_t>(property.num_inputs) != h.inputs ||
+      static_cast<std::int64_t>(property.num_outputs) != h.outputs)
+    fail(property.path, "declares {} inputs and {} outputs, the plan's network has {} and {}", property.num_inputs,
+         property.num_outputs, h.inputs, h.outputs);
+  for (const vnnlib::Disjunct &d : property.disjuncts) {
+    for (std::size_t i = 0; i < d.lower.size(); ++i)
+      if (!std::isfinite(d.lower[i]) || !std::isfinite(d.upper[i]))
+        fail(property.path, "input X_{} is unbounded; gamma needs a box", i);
+    if (static_cast<std::int64_t>(d.rows.size()) > h.specRows)
+      fail(property.path, "a disjunct has {} rows, the plan {} takes {}: {}", d.rows.size(), plan.path, h.specRows,
+           recompileHint(plan, d.rows.size()));
+  }
+
+  VerifyReport report;
+  report.method = h.method;
+  std::size_t nOut = property.num_outputs, nIn = property.num_inputs;
+  report.outputLower.assign(nOut, kInf);
+  report.outputUpper.assign(nOut, -kInf);
+  report.disjuncts.resize(property.disjuncts.size());
+  for (std::size_t k = 0; k < property.disjuncts.size(); ++k)
+    for (const vnnlib::Row &row : property.disjuncts[k].rows)
+      report.disjuncts[k].rows.push_back({row.y, row.x, row.constant, row.strict, -kInf, kInf});
+
+  // Disjuncts over the same box share runs, as on the direct path; a run
+  // takes as many whole disjuncts as the plan's rows hold.
+  bool allRefuted = true;
+  std::vector<bool> done(property.disjuncts.size(), false);
+  for (std::size_t k = 0; k < property.disjuncts.size(); ++k) {
+    if (done[k])
+      continue;
+    const vnnlib::Disjunct &d = property.disjuncts[k];
+    std::vector<std::size_t> group;
+    std::size_t groupRows = 0;
+    for (std::size_t j = k; j < property.disjuncts.size(); ++j) {
+      const vnnlib::Disjunct &e = property.disjuncts[j];
+      if (done[j] || e.lower != d.lower || e.upper != d.upper)
+        continue;
+      if (static_cast<std::int64_t>(groupRows + e.rows.size()) > h.specRows)
+        continue; // the next run of this box takes it
+      group.push_back(j);
+      groupRows += e.rows.size();
+    }
+    bounds::Spec spec;
+    spec.numOutputs = nOut;
+    spec.numInputs = nIn;
+    for (std::size_t j : group)
+      for (const vnnlib::Row &row : property.disjuncts[j].rows) {
+        if (!row.x.empty())
+          fail(property.path, "a row over the input (X_i): plans take rows over the outputs only");
+        std::size_t r = spec.constants.size();
+        spec.constants.push_back(row.constant);
+        spec.outputCoeffs.resize((r + 1) * nOut, 0.0);
+        for (auto [i, c] : row.y)
+          spec.outputCoeffs[r * nOut + i] += c;
+      }
+    bool empty = false;
+    for (std::size_t i = 0; i < nIn; ++i)
+      empty = empty || d.lower[i] > d.upper[i];
+    PlanBounds res;
+    if (!empty)
+      res = runPlan(plan, widened(d), &spec);
+    std::size_t r = 0;
+    for (std::size_t j : group) {
+      DisjunctReport &dr = report.disjuncts[j];
+      bool refuted = empty;
+      for (RowReport &row : dr.rows) {
+        if (!empty) {
+          row.lower = res.rowLower[r];
+          row.upper = res.rowUpper[r];
+        }
+        ++r;
+        refuted = refuted || row.lower > 0;
+      }
+      dr.status = refuted ? "refuted" : "open";
+      if (!empty) {
+        dr.outputLower = res.lower;
+        dr.outputUpper = res.upper;
+        for (std::size_t i = 0; i < nOut; ++i) {
+          report.outputLower[i] = std::min(report.outputLower[i], res.lower[i]);
+          report.outputUpper[i] = std::max(report.outputUpper[i], res.upper[i]);
+        }
+      }
+      allRefuted = allRefuted && refuted;
+      done[j] = true;
+    }
+  }
+
+  auto finish = [&](std::string verdict) {
+    report.verdict = std::move(verdict);
+    report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return report;
+  };
+  if (allRefuted)
+    return finish("unsat");
+  if (deadline && Clock::now() > *deadline)
+    return finish("timeout");
+
+  // The search of the direct path, over the disjuncts left open; it runs
+  // the network itself, so only now is the model loaded.
+  Graph network = h.modelPath == demo::kModelName ? demo::buildModel() : loadModel(h.modelPath);
+  vnnlib::Property open = property;
+  std::vector<std::size_t> openIndex;
+  open.disjuncts.clear();
+  for (std::size_t k = 0; k < property.disjuncts.size(); ++k)
+    if (report.disjuncts[k].status != "refuted") {
+      open.disjuncts.push_back(property.disjuncts[k]);
+      openIndex.push_back(k);
+    }
+  Clock::time_point searchEnd =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.searchSeconds));
+  if (deadline && *deadline < searchEnd)
+    searchEnd = *deadline;
+  FalsifyOptions sampling;
+  sampling.samples = options.samples;
+  sampling.seed = options.seed;
+  sampling.deadline = searchEnd;
+  std::optional<Counterexample> cex = falsifyBySampling(network, open, sampling);
+  if (!cex && options.attack && Clock::now() < searchEnd) {
+    AttackOptions attack;
+    attack.seed = options.seed;
+    attack.restarts = 1000; // cheap per restart; the search budget ends it
+    attack.deadline = searchEnd;
+    cex = attackProperty(network, open, attack);
+  }
+  if (cex) {
+    cex->disjunct = openIndex[cex->disjunct];
+    report.disjuncts[cex->disjunct].status = "violated";
+    report.counterexample = cex;
+    return finish("sat");
+  }
+  if (deadline && Clock::now() > *deadline)
+    return finish("timeout");
+  return finish("unknown");
+}
+
+} // namespace gm
