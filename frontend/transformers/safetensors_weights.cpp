@@ -1,5 +1,6 @@
 #include "frontend/transformers/safetensors_weights.h"
 
+#include "frontend/gguf/dequantize.h"
 #include "ir/error.h"
 
 #include <cstring>
@@ -35,9 +36,11 @@ ValueId SafetensorsWeights::load(Graph &g, const std::string &name, const Shape 
     return g.addConst(Constant::fromFile(type, t->file, t->offset), name);
   case safetensors::DType::F16:
   case safetensors::DType::BF16: {
-    std::vector<float> values = safetensors::toFloats(*t);
-    std::span<const std::byte> bytes(reinterpret_cast<const std::byte *>(values.data()), values.size() * 4);
-    return g.addConst(Constant::fromBytes(type, bytes), name);
+    // Left half-width in the mapped file and widened where it is read (the
+    // same element formats as GGUF's F16 and BF16).
+    const BlockFormat *format =
+        gguf::blockFormat(t->dtype == safetensors::DType::F16 ? gguf::GgmlType::F16 : gguf::GgmlType::BF16);
+    return g.addConst(Constant::fromEncodedFile(type, *format, t->file, t->offset), name);
   }
   default:
     fail(t->where(), "dtype {} is not a float weight type (F32, F16 or BF16)", safetensors::dtypeName(t->dtype));

@@ -1,0 +1,250 @@
+// Plans: the file format and its refusals, and plan results against the
+// direct bound methods.
+#include "bounds/bounds.h"
+#include "frontend/demo/demo_model.h"
+#include "frontend/model_loader.h"
+#include "frontend/vnnlib/vnnlib.h"
+#include "ir/error.h"
+#include "ir/text.h"
+#include "passes/pass.h"
+#include "runtime/plan_run.h"
+#include "test/shared_material.h"
+#include "test/temp_dir.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+using namespace gm;
+
+namespace {
+
+std::string readBytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string errorOf(const std::function<void()> &f) {
+  try {
+    f();
+  } catch (const InputError &e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// What gammac --emit plan writes, without the object code (codegen is the
+// codegen suite's).
+PlanFile makePlan(const Graph &net, const std::string &modelPath, const std::string &method, std::int64_t rows) {
+  PlanFile plan;
+  PlanHeader &h = plan.header;
+  h.gammaVersion = "test";
+  h.method = method;
+  h.specRows = rows;
+  h.target = "x86-64-v3";
+  h.modelPath = modelPath;
+  h.modelHash = modelPath == demo::kModelName ? "" : fileHash(modelPath);
+  h.inputs = net.type(net.inputs()[0]).numElements();
+  h.outputs = net.type(net.outputs()[0]).numElements();
+  Graph program = net;
+  PassOptions options;
+  options.boundMethod = method;
+  options.specRows = rows;
+  options.arenaBytes = &h.arenaBytes;
+  runPasses(program, boundPipeline(), options, "test");
+  plan.boundIr = printGraph(program);
+  return plan;
+}
+
+// A random dense relu chain, weights inline (the .gir holds them).
+Graph randomChain(std::mt19937_64 &rng, int layers) {
+  std::uniform_int_distribution<int> width(2, 7);
+  std::normal_distribution<double> w(0, 0.6);
+  Graph g;
+  int n = width(rng);
+  ValueId v = g.addInput("x", {DType::F32, {1, n}});
+  for (int l = 0; l < layers; ++l) {
+    int m = width(rng);
+    std::vector<double> W(static_cast<std::size_t>(n * m)), b(static_cast<std::size_t>(m));
+    for (double &x : W)
+      x = static_cast<float>(w(rng));
+    for (double &x : b)
+      x = static_cast<float>(0.3 * w(rng));
+    ValueId wv = g.addConst(Constant::fromDoubles({DType::F32, {n, m}}, W));
+    v = g.add1(Op::MatMul, {v, wv}, {}, fmt::format("fc{}", l));
+    v = g.add1(Op::Add, {v, g.addConst(Constant::fromDoubles({DType::F32, {m}}, b))}, {}, fmt::format("b{}", l));
+    if (l + 1 < layers)
+      v = g.add1(Op::Relu, {v}, {}, fmt::format("relu{}", l));
+    n = m;
+  }
+  g.setOutputs({v});
+  return g;
+}
+
+void compare(const std::vector<double> &a, const std::vector<double> &b) {
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i)
+    CHECK_MESSAGE(std::fabs(a[i] - b[i]) <= 1e-9 * std::max({1.0, std::fabs(a[i]), std::fabs(b[i])}),
+                  "element " << i << ": " << a[i] << " vs " << b[i]);
+}
+
+// Plan bounds against computeBounds with the same box and spec.
+void checkPlanEqualsDirect(const test::TempDir &dir, const Graph &net, const std::string &modelPath,
+                           std::mt19937_64 &rng) {
+  std::size_t n = static_cast<std::size_t>(net.type(net.inputs()[0]).numElements());
+  std::size_t outs = static_cast<std::size_t>(net.type(net.outputs()[0]).numElements());
+  std::normal_distribution<double> c(0, 1);
+  bounds::Box box;
+  for (std::size_t i = 0; i < n; ++i) {
+    double x = c(rng);
+    box.lower.push_back(x - 0.1);
+    box.upper.push_back(x + 0.1);
+  }
+  bounds::Spec spec;
+  spec.numOutputs = outs;
+  for (int r = 0; r < 2; ++r) {
+    for (std::size_t j = 0; j < outs; ++j)
+      spec.outputCoeffs.push_back(c(rng));
+    spec.constants.push_back(c(rng));
+  }
+  for (const char *method : {"ibp", "crown"}) {
+    CAPTURE(method);
+    std::string path = (dir.path() / fmt::format("{}.gplan", method)).string();
+    writePlan(path, makePlan(net, modelPath, method, 3)); // one padded row
+    LoadedPlan plan = loadPlan(path);
+    PlanBounds p = runPlan(plan, box, &spec);
+    bounds::Options options;
+    options.method = *bounds::parseMethod(method);
+    options.threads = 1;
+    bounds::Result direct = bounds::computeBounds(net, box, &spec, options);
+    compare(p.lower, direct.lower);
+    compare(p.upper, direct.upper);
+    compare(p.rowLower, direct.rowLower);
+    compare(p.rowUpper, direct.rowUpper);
+  }
+}
+
+} // namespace
+
+TEST_SUITE("plan") {
+
+TEST_CASE("a plan's header and sections survive writing and reading") {
+  test::TempDir dir;
+  PlanFile plan = makePlan(demo::buildModel(), demo::kModelName, "crown", 5);
+  plan.header.requiredFeatures = {"avx2", "fma"};
+  plan.header.kernels = "object";
+  plan.header.productKernels = 3;
+  plan.object = std::string("\x7f" "ELF\0\0\xff", 7);
+  std::string path = dir.write("x.bin", serializePlan(plan)); // any name: the magic says what it is
+  CHECK(isPlanFile(path));
+  CHECK_FALSE(isPlanFile(dir.write("y.gir", "graph main {}")));
+  PlanFile back = readPlan(path);
+  const PlanHeader &a = plan.header, &b = back.header;
+  CHECK(b.gammaVersion == a.gammaVersion);
+  CHECK(b.method == a.method);
+  CHECK(b.specRows == 5);
+  CHECK(b.target == a.target);
+  CHECK(b.requiredFeatures == a.requiredFeatures);
+  CHECK(b.modelPath == a.modelPath);
+  CHECK(b.modelHash == a.modelHash);
+  CHECK(b.arenaBytes == a.arenaBytes);
+  CHECK(b.arenaBytes > 0);
+  CHECK(b.inputs == a.inputs);
+  CHECK(b.outputs == a.outputs);
+  CHECK(b.kernels == "object");
+  CHECK(b.productKernels == 3);
+  CHECK(back.boundIr == plan.boundIr);
+  CHECK(back.object == plan.object);
+}
+
+TEST_CASE("a damaged plan, another format version and a changed model are refused") {
+  test::TempDir dir;
+  std::string bytes = serializePlan(makePlan(demo::buildModel(), demo::kModelName, "ibp", 1));
+  std::string e = errorOf([&] { parsePlan("GAMMAPLX" + bytes.substr(8), "p.gplan"); });
+  CHECK(e.find("p.gplan: not a gamma plan (bad magic") == 0);
+  std::string other = bytes;
+  other[8] = 7;
+  e = errorOf([&] { parsePlan(other, "p.gplan"); });
+  CHECK(e == fmt::format("p.gplan: plan format 7, this gamma reads {}: recompile with gammac --emit plan",
+                         kPlanFormatVersion));
+  for (std::size_t cut : {std::size_t(10), std::size_t(20), bytes.size() - 1}) {
+    CAPTURE(cut);
+    e = errorOf([&] { parsePlan(bytes.substr(0, cut), "p.gplan"); });
+    CHECK(e.find("p.gplan: plan truncated") == 0);
+  }
+  std::string renamed = bytes;
+  renamed.replace(renamed.find("\"object\""), 8, "\"objecx\"");
+  e = errorOf([&] { parsePlan(renamed, "p.gplan"); });
+  CHECK(e == "p.gplan: plan has no 'object' section");
+  e = errorOf([&] { parsePlan(bytes + "x", "p.gplan"); });
+  CHECK(e.find("p.gplan: bytes after the plan's last section") == 0);
+
+  std::mt19937_64 rng(3);
+  Graph net = randomChain(rng, 3);
+  std::string model = dir.write("net.gir", printGraph(net));
+  std::string planPath = (dir.path() / "net.gplan").string();
+  writePlan(planPath, makePlan(loadModel(model), model, "crown", 2));
+  CHECK_NOTHROW(loadPlan(planPath));
+  dir.write("net.gir", printGraph(net) + "\n");
+  e = errorOf([&] { loadPlan(planPath); });
+  CHECK(e.find(planPath + ": the model file " + model + " changed since the plan was compiled") == 0);
+  CHECK(e.find("recompile with gammac --emit plan") != std::string::npos);
+}
+
+TEST_CASE("a property with more rows than the plan takes is refused with the fix") {
+  test::TempDir dir;
+  std::string path = (dir.path() / "demo.gplan").string();
+  writePlan(path, makePlan(demo::buildModel(), demo::kModelName, "ibp", 1));
+  LoadedPlan plan = loadPlan(path);
+  vnnlib::Property p = vnnlib::parse(demo::propertyText(), "demo.vnnlib");
+  p.disjuncts[0].rows.push_back(p.disjuncts[0].rows[0]);
+  std::string e = errorOf([&] { verifyWithPlan(plan, p, {}); });
+  CHECK(e.find("demo.vnnlib: a disjunct has 2 rows, the plan") == 0);
+  CHECK(e.find("--spec-rows 2") != std::string::npos);
+}
+
+TEST_CASE("plan bounds equal the direct methods on the demo network and generated chains") {
+  test::TempDir dir;
+  std::mt19937_64 rng(11);
+  checkPlanEqualsDirect(dir, demo::buildModel(), demo::kModelName, rng);
+  for (int k = 0; k < 8; ++k) {
+    CAPTURE(k);
+    std::string model = dir.write(fmt::format("chain{}.gir", k), printGraph(randomChain(rng, 1 + k % 4)));
+    checkPlanEqualsDirect(dir, loadModel(model), model, rng);
+  }
+}
+
+TEST_CASE("an ACAS Xu plan decides as the direct path does") {
+  std::filesystem::path acas = test::sharedDir() / "vnncomp" / "acasxu";
+  std::string model = (acas / "ACASXU_run2a_1_1_batch_2000.onnx").string();
+  if (!std::filesystem::exists(model)) {
+    MESSAGE("skipped: no shared ACAS Xu networks");
+    return;
+  }
+  test::TempDir dir;
+  std::string path = (dir.path() / "acas.gplan").string();
+  Graph net = loadModel(model);
+  writePlan(path, makePlan(net, model, "crown", 5));
+  LoadedPlan plan = loadPlan(path);
+  vnnlib::Property p = vnnlib::parseFile((acas / "prop_1.vnnlib").string());
+  VerifyOptions options;
+  options.searchSeconds = 0.5;
+  options.samples = 200;
+  options.attack = false;
+  VerifyReport viaPlan = verifyWithPlan(plan, p, options), direct = verifyProperty(net, p, options);
+  CHECK(viaPlan.verdict == direct.verdict);
+  compare(viaPlan.outputLower, direct.outputLower);
+  compare(viaPlan.outputUpper, direct.outputUpper);
+  REQUIRE(viaPlan.disjuncts.size() == direct.disjuncts.size());
+  for (std::size_t k = 0; k < direct.disjuncts.size(); ++k)
+    for (std::size_t r = 0; r < direct.disjuncts[k].rows.size(); ++r)
+      CHECK(std::fabs(viaPlan.disjuncts[k].rows[r].lower - direct.disjuncts[k].rows[r].lower) <=
+            1e-9 * std::max(1.0, std::fabs(direct.disjuncts[k].rows[r].lower)));
+}
+
+} // TEST_SUITE
