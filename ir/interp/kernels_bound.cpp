@@ -6,6 +6,7 @@
 // fp.h is a header of pure arithmetic; including it keeps one definition of
 // the error terms instead of a copy here.
 #include "bounds/fp.h"
+#include "bounds/relu_lines.h"
 #include "ir/bound_type_rules.h"
 #include "ir/error.h"
 #include "ir/interp/kernels.h"
@@ -85,34 +86,6 @@ std::vector<Tensor> product(std::int64_t m, std::int64_t k, auto &&weight, const
   return {std::move(yl), std::move(yh)};
 }
 
-// bounds/relax.cpp's ReLU lines (auto_LiRPA's choice, proven in floating
-// point); the bound-program test checks they equal bounds::relax.
-void reluLines(double l, double u, double &kl, double &bl, double &ku, double &bu) {
-  double lr = std::min(l, 0.0), ur = std::max(std::max(u, 0.0), lr + 1e-8);
-  double s = ur / (ur - lr);
-  kl = s > 0.5 ? 1.0 : 0.0;
-  bl = 0;
-  if (l >= 0) {
-    ku = 1;
-    bu = 0;
-    return;
-  }
-  if (u <= 0) {
-    ku = 0;
-    bu = 0;
-    kl = 0;
-    return;
-  }
-  ku = s;
-  bu = fp::mulUp(-lr, s);
-  double atU = fp::addDown(fp::mulDown(s, u), bu);
-  if (atU < u)
-    bu = fp::addUp(bu, fp::subUp(u, atU));
-  if (!std::isfinite(bu)) {
-    ku = 0;
-    bu = kInf;
-  }
-}
 
 double mag(const Tensor &lo, const Tensor &hi, std::size_t j) {
   return std::max(std::fabs(lo.data[j]), std::fabs(hi.data[j]));
@@ -294,7 +267,7 @@ std::vector<Tensor> boundOp(Op op, const Attrs &attrs, std::span<const Tensor> i
   case Op::Relax: {
     Tensor kl = like(in[0]), bl = like(in[0]), ku = like(in[0]), bu = like(in[0]);
     for (std::size_t i = 0; i < kl.data.size(); ++i)
-      reluLines(in[0].data[i], in[1].data[i], kl.data[i], bl.data[i], ku.data[i], bu.data[i]);
+      bounds::reluLines(in[0].data[i], in[1].data[i], kl.data[i], bl.data[i], ku.data[i], bu.data[i]);
     return {std::move(kl), std::move(bl), std::move(ku), std::move(bu)};
   }
   case Op::LbIdentity: {
