@@ -40,13 +40,15 @@ struct Unimodal {
 };
 
 Interval unimodal(const Interval &x, const Unimodal &fn) {
+  // The limits at ±inf are exact (0 and +inf): no error term, which would be inf·0.
+  auto error = [&](double v, double y) { return std::isfinite(y) ? std::fabs(y) * fn.rel(v) : 0.0; };
   auto down = [&](double v) {
-    double y = fn.f(v), e = std::fabs(y) * fn.rel(v);
-    return std::max(fn.minimum, fp::libmDown(fp::subDown(y, e)));
+    double y = fn.f(v);
+    return std::max(fn.minimum, fp::libmDown(fp::subDown(y, error(v, y))));
   };
   auto up = [&](double v) {
-    double y = fn.f(v), e = std::fabs(y) * fn.rel(v);
-    return fp::libmUp(fp::addUp(y, e));
+    double y = fn.f(v);
+    return fp::libmUp(fp::addUp(y, error(v, y)));
   };
   Interval y{x.lo, x.hi};
   for (std::size_t i = 0; i < x.size(); ++i) {

@@ -232,6 +232,27 @@ TEST_CASE("rms_norm IBP contains samples and beats the separate ops") {
   }
 }
 
+TEST_CASE("silu and gelu IBP on unbounded intervals gives their limits, never NaN") {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (Op op : {Op::Silu, Op::Gelu}) {
+    Graph g;
+    ValueId x = g.addInput("x", {DType::F32, {3}});
+    g.setOutputs({g.add1(op, {x})});
+    Result r = computeBounds(g, Box{{-inf, 1.0, -inf}, {-2.0, inf, inf}}, nullptr, {Method::Ibp});
+    INFO(opKeyword(op));
+    // decreasing on (-inf, -2]: from the limit 0 down to f(-2)
+    double atMinus2 = op == Op::Silu ? -2 / (1 + std::exp(2.0)) : -std::erfc(std::sqrt(2.0)); // -2·Φ(-2)
+    CHECK(r.lower[0] <= atMinus2);
+    CHECK(r.lower[0] == doctest::Approx(atMinus2).epsilon(1e-12));
+    CHECK(r.upper[0] >= 0.0);
+    CHECK(r.upper[0] <= 1e-300);
+    CHECK(r.lower[1] < 1.0);
+    CHECK(r.upper[1] == inf);
+    CHECK(r.lower[2] < -0.16);
+    CHECK(r.upper[2] == inf);
+  }
+}
+
 TEST_CASE("bad boxes and specs are input errors") {
   Graph g = tinyNet();
   CHECK_THROWS_AS(computeBounds(g, Box{{0}, {1}}, nullptr, {}), InputError);
