@@ -127,7 +127,6 @@ VerifyReport verifyWithPlan(const LoadedPlan &plan, const vnnlib::Property &prop
 
   // Disjuncts over the same box share runs, as on the direct path; a run
   // takes as many whole disjuncts as the plan's rows hold.
-  bool allRefuted = true;
   std::vector<bool> done(property.disjuncts.size(), false);
   for (std::size_t k = 0; k < property.disjuncts.size(); ++k) {
     if (done[k])
@@ -184,57 +183,19 @@ VerifyReport verifyWithPlan(const LoadedPlan &plan, const vnnlib::Property &prop
           report.outputUpper[i] = std::max(report.outputUpper[i], res.upper[i]);
         }
       }
-      allRefuted = allRefuted && refuted;
       done[j] = true;
     }
   }
 
-  auto finish = [&](std::string verdict) {
-    report.verdict = std::move(verdict);
-    report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    return report;
+  // The direct path's search over the open disjuncts; it runs the network
+  // itself, so the model is loaded only if a search happens.
+  std::optional<Graph> network;
+  auto graph = [&]() -> const Graph & {
+    if (!network)
+      network = h.modelPath == demo::kModelName ? demo::buildModel() : loadModel(h.modelPath);
+    return *network;
   };
-  if (allRefuted)
-    return finish("unsat");
-  if (deadline && Clock::now() > *deadline)
-    return finish("timeout");
-
-  // The search of the direct path, over the disjuncts left open; it runs
-  // the network itself, so only now is the model loaded.
-  Graph network = h.modelPath == demo::kModelName ? demo::buildModel() : loadModel(h.modelPath);
-  vnnlib::Property open = property;
-  std::vector<std::size_t> openIndex;
-  open.disjuncts.clear();
-  for (std::size_t k = 0; k < property.disjuncts.size(); ++k)
-    if (report.disjuncts[k].status != "refuted") {
-      open.disjuncts.push_back(property.disjuncts[k]);
-      openIndex.push_back(k);
-    }
-  Clock::time_point searchEnd =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.searchSeconds));
-  if (deadline && *deadline < searchEnd)
-    searchEnd = *deadline;
-  FalsifyOptions sampling;
-  sampling.samples = options.samples;
-  sampling.seed = options.seed;
-  sampling.deadline = searchEnd;
-  std::optional<Counterexample> cex = falsifyBySampling(network, open, sampling);
-  if (!cex && options.attack && Clock::now() < searchEnd) {
-    AttackOptions attack;
-    attack.seed = options.seed;
-    attack.restarts = 1000; // cheap per restart; the search budget ends it
-    attack.deadline = searchEnd;
-    cex = attackProperty(network, open, attack);
-  }
-  if (cex) {
-    cex->disjunct = openIndex[cex->disjunct];
-    report.disjuncts[cex->disjunct].status = "violated";
-    report.counterexample = cex;
-    return finish("sat");
-  }
-  if (deadline && Clock::now() > *deadline)
-    return finish("timeout");
-  return finish("unknown");
+  return decideAfterBounds(std::move(report), property, graph, options, start, deadline, false);
 }
 
 } // namespace gm

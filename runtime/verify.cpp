@@ -58,7 +58,6 @@ VerifyReport verifyProperty(const Graph &graph, const vnnlib::Property &property
   bopts.intersectIbp = options.intersectIbp;
   bopts.deadline = deadline;
   bool timedOut = false;
-  bool allRefuted = true;
   bounds::Network network(graph);
   std::vector<bool> done(property.disjuncts.size(), false);
   try {
@@ -118,20 +117,28 @@ VerifyReport verifyProperty(const Graph &graph, const vnnlib::Property &property
             report.outputUpper[i] = std::max(report.outputUpper[i], res.upper[i]);
           }
         }
-        allRefuted = allRefuted && refuted;
         done[j] = true;
       }
     }
   } catch (const bounds::Timeout &) {
     timedOut = true;
-    allRefuted = false;
   }
 
+  return decideAfterBounds(std::move(report), property, [&]() -> const Graph & { return graph; }, options, start,
+                           deadline, timedOut);
+}
+
+VerifyReport decideAfterBounds(VerifyReport report, const vnnlib::Property &property,
+                               const std::function<const Graph &()> &graph, const VerifyOptions &options,
+                               Clock::time_point start, std::optional<Clock::time_point> deadline, bool timedOut) {
   auto finish = [&](std::string verdict) {
     report.verdict = std::move(verdict);
     report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return report;
   };
+  bool allRefuted = !timedOut;
+  for (const DisjunctReport &d : report.disjuncts)
+    allRefuted = allRefuted && d.status == "refuted";
   if (allRefuted)
     return finish("unsat");
 
@@ -148,17 +155,18 @@ VerifyReport verifyProperty(const Graph &graph, const vnnlib::Property &property
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.searchSeconds));
   if (deadline && *deadline < searchEnd)
     searchEnd = *deadline;
+  const Graph &network = graph();
   FalsifyOptions sampling;
   sampling.samples = options.samples;
   sampling.seed = options.seed;
   sampling.deadline = searchEnd;
-  std::optional<Counterexample> cex = falsifyBySampling(graph, open, sampling);
+  std::optional<Counterexample> cex = falsifyBySampling(network, open, sampling);
   if (!cex && options.attack && Clock::now() < searchEnd) {
     AttackOptions attack;
     attack.seed = options.seed;
     attack.restarts = 1000; // cheap per restart; the search budget ends it
     attack.deadline = searchEnd;
-    cex = attackProperty(graph, open, attack);
+    cex = attackProperty(network, open, attack);
   }
   if (cex) {
     cex->disjunct = openIndex[cex->disjunct];

@@ -14,6 +14,8 @@
 #include "ir/graph.h"
 #include "runtime/falsify.h"
 
+#include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,6 +57,17 @@ struct VerifyReport {
 };
 
 VerifyReport verifyProperty(const Graph &graph, const vnnlib::Property &property, const VerifyOptions &options);
+
+// The verdict once the bounds have filled `report` (every disjunct "refuted",
+// "open" or "not-run"): unsat if all are refuted, else the counterexample
+// search over the open ones on `graph` (sampling, then the gradient attack,
+// within options.searchSeconds and the deadline), then sat, timeout or
+// unknown. `graph` is called only when a search is needed, so a caller that
+// has no network at hand (a plan) loads it then.
+VerifyReport decideAfterBounds(VerifyReport report, const vnnlib::Property &property,
+                               const std::function<const Graph &()> &graph, const VerifyOptions &options,
+                               std::chrono::steady_clock::time_point start,
+                               std::optional<std::chrono::steady_clock::time_point> deadline, bool timedOut);
 
 // A local-robustness property as a VNNLIB one: the box x ± epsilon (clipped),
 // and one disjunct per class j != label with the row  Y_label - Y_j <= 0.
