@@ -76,13 +76,9 @@ bool fuseMulAdd(Graph &graph, const PassOptions &) {
   }
   if (!changed)
     return false;
-  Graph out;
-  out.name = graph.name;
-  std::vector<ValueId> remap(graph.numValues(), kNoValue);
-  for (NodeId id = 0; id < graph.numNodes(); ++id) {
+  graph = rewriteNodes(graph, [&](NodeId id, Node &node) {
     if (absorbed[id])
-      continue;
-    Node node = graph.node(id);
+      return false;
     if (chains[id] && chains[id]->steps.size() > 1) {
       const Chain &c = *chains[id];
       node.op = Op::IbpChain;
@@ -91,21 +87,8 @@ bool fuseMulAdd(Graph &graph, const PassOptions &) {
       node.attrs = Attrs{};
       node.attrs.set("steps", join(c.steps));
     }
-    for (ValueId &v : node.operands)
-      v = remap[v];
-    std::vector<TensorType> types;
-    for (ValueId v : node.results)
-      types.push_back(graph.type(v));
-    std::vector<ValueId> old = node.results;
-    std::vector<ValueId> fresh = out.addUnchecked(std::move(node), types);
-    for (std::size_t i = 0; i < old.size(); ++i)
-      remap[old[i]] = fresh[i];
-  }
-  std::vector<ValueId> outputs;
-  for (ValueId v : graph.outputs())
-    outputs.push_back(remap[v]);
-  out.setOutputs(outputs);
-  graph = std::move(out);
+    return true;
+  });
   return true;
 }
 

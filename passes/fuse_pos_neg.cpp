@@ -7,6 +7,7 @@
 // add W+ + W- (one of them an exact zero) before they multiply.
 #include "passes/pass.h"
 
+#include <algorithm>
 #include <optional>
 
 namespace gm {
@@ -52,38 +53,18 @@ bool fusePosNeg(Graph &graph, const PassOptions &) {
     drop[id] = true;
     fusedSource[user[p]] = split.operands[0];
   }
-  bool changed = false;
-  Graph out;
-  out.name = graph.name;
-  std::vector<ValueId> remap(graph.numValues(), kNoValue);
-  for (NodeId id = 0; id < graph.numNodes(); ++id) {
-    if (drop[id]) {
-      changed = true;
-      continue;
-    }
-    Node node = graph.node(id);
+  if (std::find(drop.begin(), drop.end(), true) == drop.end())
+    return false;
+  graph = rewriteNodes(graph, [&](NodeId id, Node &node) {
+    if (drop[id])
+      return false;
     if (fusedSource[id] != kNoValue) {
       node.op = *fusedForm(node.op);
       node.operands.erase(node.operands.begin(), node.operands.begin() + 2);
       node.operands.insert(node.operands.begin(), fusedSource[id]);
     }
-    for (ValueId &v : node.operands)
-      v = remap[v];
-    std::vector<TensorType> types;
-    for (ValueId v : node.results)
-      types.push_back(graph.type(v));
-    std::vector<ValueId> old = node.results;
-    std::vector<ValueId> fresh = out.addUnchecked(std::move(node), types);
-    for (std::size_t i = 0; i < old.size(); ++i)
-      remap[old[i]] = fresh[i];
-  }
-  if (!changed)
-    return false;
-  std::vector<ValueId> outputs;
-  for (ValueId v : graph.outputs())
-    outputs.push_back(remap[v]);
-  out.setOutputs(outputs);
-  graph = std::move(out);
+    return true;
+  });
   return true;
 }
 

@@ -58,9 +58,12 @@ bool isBoundProgram(const Graph &graph);
 void runPasses(Graph &graph, const std::vector<std::string> &names, const PassOptions &options,
                const std::string &where);
 
-// Helper for passes that rebuild: a copy of `graph` keeping only the nodes for
-// which keep(nodeId) is true, operands remapped. Dropped nodes must be unused
-// by kept ones.
+// Helpers for passes that rebuild. rewriteNodes: a copy of `graph` in which
+// edit(id, node) may change each node (op, attrs, operands — still naming
+// values of `graph`) and returns false to drop it; operands are remapped to
+// the copy. Dropped nodes must be unused by kept ones and by the outputs.
+// copyNodes: the same, keeping the nodes for which keep(id) is true.
+Graph rewriteNodes(const Graph &graph, const std::function<bool(NodeId, Node &)> &edit);
 Graph copyNodes(const Graph &graph, const std::function<bool(NodeId)> &keep);
 
 } // namespace gm

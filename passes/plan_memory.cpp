@@ -72,31 +72,14 @@ bool planMemory(Graph &graph, const PassOptions &options) {
     }
   }
   bool changed = false;
-  Graph planned;
-  planned.name = graph.name;
-  std::vector<ValueId> remap(graph.numValues(), kNoValue);
-  for (NodeId id = 0; id < graph.numNodes(); ++id) {
-    Node node = graph.node(id);
+  graph = rewriteNodes(graph, [&](NodeId id, Node &node) {
     if (!offsets[id].empty()) {
       const AttrValue *had = node.attrs.find("arena");
       changed = changed || !had || *had != AttrValue(offsets[id]);
       node.attrs.set("arena", offsets[id]);
     }
-    for (ValueId &v : node.operands)
-      v = remap[v];
-    std::vector<TensorType> types;
-    for (ValueId v : node.results)
-      types.push_back(graph.type(v));
-    std::vector<ValueId> old = node.results;
-    std::vector<ValueId> fresh = planned.addUnchecked(std::move(node), types);
-    for (std::size_t i = 0; i < old.size(); ++i)
-      remap[old[i]] = fresh[i];
-  }
-  std::vector<ValueId> outputs;
-  for (ValueId v : graph.outputs())
-    outputs.push_back(remap[v]);
-  planned.setOutputs(outputs);
-  graph = std::move(planned);
+    return true;
+  });
   if (options.arenaBytes)
     *options.arenaBytes = arenaSize(graph);
   return changed;

@@ -48,15 +48,19 @@ void runPasses(Graph &graph, const std::vector<std::string> &names, const PassOp
 }
 
 Graph copyNodes(const Graph &graph, const std::function<bool(NodeId)> &keep) {
+  return rewriteNodes(graph, [&](NodeId id, Node &) { return keep(id); });
+}
+
+Graph rewriteNodes(const Graph &graph, const std::function<bool(NodeId, Node &)> &edit) {
   Graph out;
   out.name = graph.name;
   std::vector<ValueId> remap(graph.numValues(), kNoValue);
   for (NodeId id = 0; id < graph.numNodes(); ++id) {
-    if (!keep(id))
-      continue;
     Node node = graph.node(id);
+    if (!edit(id, node))
+      continue;
     for (ValueId &v : node.operands) {
-      GAMMA_ASSERT(remap[v] != kNoValue, "copyNodes dropped a node that is still used");
+      GAMMA_ASSERT(remap[v] != kNoValue, "rewriteNodes dropped a node that is still used");
       v = remap[v];
     }
     std::vector<TensorType> types;
@@ -69,7 +73,7 @@ Graph copyNodes(const Graph &graph, const std::function<bool(NodeId)> &keep) {
   }
   std::vector<ValueId> outputs;
   for (ValueId v : graph.outputs()) {
-    GAMMA_ASSERT(remap[v] != kNoValue, "copyNodes dropped an output");
+    GAMMA_ASSERT(remap[v] != kNoValue, "rewriteNodes dropped an output");
     outputs.push_back(remap[v]);
   }
   out.setOutputs(std::move(outputs));

@@ -22,13 +22,6 @@ using namespace gm;
 
 namespace {
 
-std::string readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string errorOf(const std::function<void()> &f) {
   try {
     f();
