@@ -134,4 +134,9 @@ Result computeBounds(const Network &network, const Box &box, const Spec *spec, c
 // InputError computeBounds would throw, without computing anything).
 void checkSupported(const Graph &graph, Method method);
 
+// Installs the rules of bound programs' ibp.node and lb.node (bounds/
+// program_rules.cpp) into the reference interpreter; call before running a
+// program that has them. Idempotent.
+void registerProgramRules();
+
 } // namespace gm::bounds

@@ -34,8 +34,8 @@ std::optional<Method> parseMethod(std::string_view name) {
 }
 
 namespace {
-
 constexpr double kInf = std::numeric_limits<double>::infinity();
+} // namespace
 
 // Operands whose intervals CROWN's rule for this node reads.
 std::vector<ValueId> relaxedOperands(const GraphInfo &info, const Node &node) {
@@ -66,8 +66,6 @@ bool foldsSpec(const GraphInfo &info, NodeId id) {
     return false;
   }
 }
-
-} // namespace
 
 ValueWidth widthOf(NodeId node, const Interval &v) {
   ValueWidth w{node, 0, 0};

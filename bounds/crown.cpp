@@ -64,6 +64,30 @@ public:
     return out;
   }
 
+  StepRows stepOnly(NodeId id, std::vector<double> A, const std::vector<double> &c) {
+    const Node &node = info_.graph.node(id);
+    ValueId y = node.results[0];
+    bias_ = c; // taken as they are: no addition rounds here
+    A_[y] = std::move(A);
+    step(id, node, y);
+    StepRows out;
+    std::vector<ValueId> seen;
+    for (ValueId x : node.operands) {
+      if (!info_.bounded[x] || std::find(seen.begin(), seen.end(), x) != seen.end())
+        continue;
+      if (node.op == Op::Gather && x == node.operands[1])
+        continue;
+      seen.push_back(x);
+      if (A_[x].empty() && !identity_[x])
+        A_[x].assign(R_ * info_.size(x), 0.0); // the rule left no coefficient on x
+      out.A.push_back(std::move(materialize(x)));
+    }
+    out.c.resize(R_);
+    for (std::size_t r = 0; r < R_; ++r)
+      out.c[r] = fp::lowerOrInf(fp::nextDown(bias_[r] - slack_[r] * (1 + 0x1p-50)));
+    return out;
+  }
+
 private:
   const BackwardInputs &in_;
   const GraphInfo &info_;
@@ -755,6 +779,12 @@ std::vector<double> backward(const BackwardInputs &in, ValueId start, std::size_
                              const std::vector<double> &constants) {
   Backward b(in, rows);
   return b.run(start, startCoeffs, inputCoeffs, constants);
+}
+
+StepRows backwardStep(const BackwardInputs &in, NodeId node, std::size_t rows, std::vector<double> A,
+                      const std::vector<double> &c) {
+  Backward b(in, rows);
+  return b.stepOnly(node, std::move(A), c);
 }
 
 } // namespace gm::bounds

@@ -34,9 +34,13 @@ struct GraphInfo {
   // Per value: the [out, in] constant a matmul reads row by row in place of
   // this (transposed, never folded) value; null for every other value.
   std::vector<const Constant *> streamed;
+  // Per value: its rows over the last axis are probability vectors (a softmax
+  // over that axis made it), which IBP's matmul uses (ibp.cpp, simplexProduct).
+  std::vector<bool> simplexRows;
 
-  // streamWeightsFrom: see NetworkOptions.
-  explicit GraphInfo(const Graph &g, std::int64_t streamWeightsFrom = -1);
+  // streamWeightsFrom: see NetworkOptions. oneInput = false admits several
+  // inputs (a one-node graph of a bound program's ibp.node; `input` is the first).
+  explicit GraphInfo(const Graph &g, std::int64_t streamWeightsFrom = -1, bool oneInput = true);
   std::size_t size(ValueId v) const { return static_cast<std::size_t>(graph.type(v).numElements()); }
   const Shape &shape(ValueId v) const { return graph.type(v).shape; }
   std::string where(NodeId n) const { return graph.describe(n); }
@@ -107,6 +111,26 @@ struct BackwardInputs {
 std::vector<double> backward(const BackwardInputs &in, ValueId start, std::size_t rows,
                              const std::vector<double> *startCoeffs, // null: [I; -I] over `start`
                              const std::vector<double> *inputCoeffs, const std::vector<double> &constants);
+
+// The schedule of computeBounds, shared with the lowering of bound programs
+// (passes/lower_graph.cpp) so both bound the same values the same way:
+// the operands whose intervals CROWN's rule for a node reads (they get
+// intermediate bounds), and whether IBP with a spec folds the rows through a
+// node (auto_LiRPA merges C into the last linear layers) or concretises them.
+std::vector<ValueId> relaxedOperands(const GraphInfo &info, const Node &node);
+bool foldsSpec(const GraphInfo &info, NodeId id);
+
+// One node's backward rule alone (lb.node): rows over its result y -> rows
+// over each of its distinct bounded operands (in operand order), with the
+// starting constants c and every rounding error of the rule folded into the
+// returned constants, rounded down. `in.bounds` and `in.magnitudes` need only
+// the node's operands.
+struct StepRows {
+  std::vector<double> c;
+  std::vector<std::vector<double>> A; // per distinct bounded operand
+};
+StepRows backwardStep(const BackwardInputs &in, NodeId node, std::size_t rows, std::vector<double> A,
+                      const std::vector<double> &c);
 
 Interval intersect(const Interval &a, const Interval &b);
 

@@ -11,7 +11,7 @@
 
 namespace gm::bounds {
 
-GraphInfo::GraphInfo(const Graph &g, std::int64_t streamWeightsFrom) : graph(g) {
+GraphInfo::GraphInfo(const Graph &g, std::int64_t streamWeightsFrom, bool oneInput) : graph(g) {
 #ifdef __GLIBC__
   // Backward passes allocate and free coefficient matrices of megabytes per
   // layer; keep them on the heap instead of a fresh mmap (and page faults) each time.
@@ -23,7 +23,7 @@ GraphInfo::GraphInfo(const Graph &g, std::int64_t streamWeightsFrom) : graph(g) 
   (void)tuned;
 #endif
   std::vector<ValueId> inputs = g.inputs();
-  if (inputs.size() != 1)
+  if (inputs.size() != 1 && (oneInput || inputs.empty()))
     fail("", "bounds need a model with exactly one input; this one has {}", inputs.size());
   if (g.outputs().size() != 1)
     fail("", "bounds need a model with exactly one output; this one has {}", g.outputs().size());
@@ -33,6 +33,12 @@ GraphInfo::GraphInfo(const Graph &g, std::int64_t streamWeightsFrom) : graph(g) 
   consts.resize(g.numValues());
   users.resize(g.numValues());
   streamed.assign(g.numValues(), nullptr);
+  simplexRows.assign(g.numValues(), false);
+  for (const Node &node : g.nodes()) {
+    std::int64_t axis = -1;
+    if (node.op == Op::Softmax && normalizeAxis(node.attrs.getInt("axis"), g.type(node.results[0]).rank(), axis))
+      simplexRows[node.results[0]] = axis + 1 == static_cast<std::int64_t>(g.type(node.results[0]).rank());
+  }
   LinearWeights linear;
   if (streamWeightsFrom >= 0)
     linear = findLinearWeights(g, streamWeightsFrom);

@@ -335,11 +335,7 @@ Interval matmul(const GraphInfo &info, const Node &node, const IntervalView &a, 
       }
   }
   // A softmax over the contracted axis: its rows are probability vectors.
-  const Node &producer = info.graph.definingNode(node.operands[0]);
-  std::int64_t axis = -1;
-  if (!pointA && producer.op == Op::Softmax)
-    normalizeAxis(producer.attrs.getInt("axis"), info.shape(node.operands[0]).size(), axis);
-  if (axis + 1 == static_cast<std::int64_t>(info.shape(node.operands[0]).size()))
+  if (!pointA && info.simplexRows[node.operands[0]])
     for (std::size_t t = 0; t < ia.size(); ++t)
       simplexProduct(m, k, n, a.lo + ia[t] * m * k, a.hi + ia[t] * m * k, b.lo + ib[t] * k * n,
                      b.hi + ib[t] * k * n, y.lo.data() + t * m * n, y.hi.data() + t * m * n);

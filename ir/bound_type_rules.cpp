@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 namespace gm {
 
 namespace {
@@ -67,7 +69,69 @@ void rows(const TensorType &a, const TensorType &c) {
     fail("", "row constants {} do not match A {}", typeString(c), typeString(a));
 }
 
+// The network node's operand types (floats as f64, as the program holds
+// them) and its result type.
+TensorType asF64(TensorType t) {
+  if (t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16)
+    t.dtype = DType::F64;
+  return t;
+}
+
+TensorType nodeResult(const NodeRule &rule, std::span<const TensorType> in, std::size_t perBounded,
+                      std::vector<TensorType> *operandTypes = nullptr) {
+  std::vector<TensorType> types;
+  for (std::size_t k = 0; k < rule.group.size(); ++k) {
+    const TensorType &t = in[rule.at[k]];
+    if (rule.group[k] > 0)
+      for (std::size_t e = 1; e < perBounded; ++e)
+        sameType(t, in[rule.at[k] + e], "a bounded operand's interval tensors");
+    types.push_back(asF64(t));
+  }
+  std::vector<TensorType> r = inferResultTypes(rule.op, types, rule.attrs);
+  if (r.size() != 1)
+    fail("", "{} has {} results; ibp.node and lb.node take single-result ops", opKeyword(rule.op), r.size());
+  if (operandTypes)
+    *operandTypes = std::move(types);
+  return asF64(r[0]);
+}
+
 } // namespace
+
+NodeRule nodeRule(const Attrs &attrs, std::size_t first, std::size_t perBounded, std::size_t numOperands) {
+  const std::string &keyword = attrs.getString("op");
+  std::optional<Op> op = opFromKeyword(keyword);
+  if (!op || hasTrait(*op, OpTrait::Bound) || *op == Op::Input || *op == Op::Const)
+    fail("", "op '{}' is not a network op", keyword);
+  NodeRule rule{*op, {}, attrs.getInts("bounded"), {}, 0};
+  for (const auto &[name, value] : attrs.entries())
+    if (name != "op" && name != "bounded" && name != "simplex" && name != "arena")
+      rule.attrs.set(name, value);
+  const OpInfo &info = opInfo(*op);
+  std::int64_t n = static_cast<std::int64_t>(rule.group.size());
+  if (n < info.minOperands || (info.maxOperands != kVariadic && n > info.maxOperands))
+    fail("", "bounded lists {} operands; {} takes {} to {}", n, keyword, info.minOperands, info.maxOperands);
+  std::vector<std::size_t> start;
+  std::size_t next = first;
+  for (std::int64_t g : rule.group) {
+    if (g < 0 || g > rule.numBounded + 1)
+      fail("", "bounded group {} out of order (next new group is {})", g, rule.numBounded + 1);
+    if (g == 0) {
+      rule.at.push_back(next++);
+    } else if (g == rule.numBounded + 1) {
+      rule.numBounded = g;
+      start.push_back(next);
+      rule.at.push_back(next);
+      next += perBounded;
+    } else {
+      rule.at.push_back(start[static_cast<std::size_t>(g - 1)]);
+    }
+  }
+  if (rule.numBounded == 0)
+    fail("", "{} has no bounded operand", keyword);
+  if (next != numOperands)
+    fail("", "bounded = [...] reads {} operands, the node has {}", next, numOperands);
+  return rule;
+}
 
 std::vector<std::string> chainSteps(const Attrs &attrs) {
   const std::string &text = attrs.getString("steps");
@@ -170,6 +234,30 @@ std::vector<TensorType> inferBoundResultTypes(Op op, std::span<const TensorType>
     if (in[0].rank() != 1 || in[0].shape[0] % 2 != 0)
       fail("", "lower bounds of [I; -I] rows must be a vector of even length, got {}", typeString(in[0]));
     return {f64({in[0].shape[0] / 2}), f64({in[0].shape[0] / 2})};
+  case Op::IbpNode: {
+    NodeRule rule = nodeRule(attrs, 0, 2, in.size());
+    return interval(nodeResult(rule, in, 2));
+  }
+  case Op::LbNode: {
+    rows(in[0], in[1]);
+    NodeRule rule = nodeRule(attrs, 2, 4, in.size());
+    if (rule.numBounded > 2)
+      fail("", "lb.node takes at most two distinct bounded operands, {} has {}", opKeyword(rule.op), rule.numBounded);
+    std::vector<TensorType> types;
+    TensorType y = nodeResult(rule, in, 4, &types);
+    elements(in[0], in[0].shape[0] * y.numElements(), "A");
+    std::int64_t R = in[0].shape[0], sizes[2] = {0, 0};
+    for (std::size_t k = 0; k < rule.group.size(); ++k)
+      if (rule.group[k] > 0)
+        sizes[rule.group[k] - 1] = types[k].numElements();
+    return {in[1], f64({R, sizes[0]}), f64({R, sizes[1]})};
+  }
+  case Op::LbMerge:
+    sameType(in[0], in[1], "the two row sets");
+    rows(in[0], in[2]);
+    elements(in[3], in[0].shape[1], "the magnitude interval");
+    sameType(in[3], in[4], "interval ends");
+    return {in[0], in[2]};
   case Op::SpecRows: {
     rows(in[0], in[1]);
     elements(in[2], in[0].shape[1], "the output interval");

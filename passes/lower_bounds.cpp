@@ -3,10 +3,11 @@
 // methods in bounds/ (the dense-chain form of dense_chain.cpp), spelled as ops
 // so that passes can fuse and plan them and codegen can compile them.
 //
-// Covered: feed-forward networks — an elementwise affine prefix with constant
-// operands (normalisation), reshapes, dense layers (matmul with a constant
-// weight, an optional constant bias), relu (sigmoid and tanh under IBP). Any
-// other op is an error naming the node; nothing passes through unbounded.
+// Covered here: feed-forward networks — an elementwise affine prefix with
+// constant operands (normalisation), reshapes, dense layers (matmul with a
+// constant weight, an optional constant bias), relu (sigmoid and tanh under
+// IBP). Any other network goes to lower_graph.cpp, op by op; what neither can
+// bound is an error naming the node; nothing passes through unbounded.
 //
 // The program's inputs are the box ("box.lo", "box.hi", flat f64) and, with
 // specRows > 0, the spec rows ("spec.C" [R, outputs], "spec.d" [R]); its
@@ -14,6 +15,7 @@
 // The unfused form is emitted (split_sign before every pos/neg product);
 // fuse-pos-neg and fuse-mul-add tidy it up.
 #include "ir/error.h"
+#include "passes/lowering.h"
 #include "passes/pass.h"
 
 #include <array>
@@ -388,7 +390,13 @@ bool lowerBounds(Graph &graph, const PassOptions &options) {
     fail("lower-bounds", "unknown method '{}' (ibp, crown, crown-ibp)", options.boundMethod);
   if (options.specRows < 0)
     fail("lower-bounds", "negative spec row count {}", options.specRows);
-  graph = Lowering(graph, method, options.specRows).run();
+  // Dense chains get the fused, compilable form; a network that is not one
+  // gets the op-by-op form (lower_graph.cpp), which says what it cannot bound.
+  try {
+    graph = Lowering(graph, method, options.specRows).run();
+  } catch (const InputError &) {
+    graph = lowerGraph(graph, options.boundMethod, options.specRows);
+  }
   return true;
 }
 

@@ -41,6 +41,7 @@ std::string recompileHint(const LoadedPlan &plan, std::size_t rows) {
 } // namespace
 
 LoadedPlan loadPlan(const std::string &path) {
+  bounds::registerProgramRules();
   PlanFile file = readPlan(path);
   LoadedPlan plan{path, file.header, {}};
   const PlanHeader &h = plan.header;

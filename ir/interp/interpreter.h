@@ -28,4 +28,9 @@ std::vector<Tensor> evaluate(const Graph &graph, std::span<const Tensor> inputs)
 std::vector<Tensor> evaluateOp(Op op, const Attrs &attrs, std::span<const Tensor> operands,
                                std::span<const TensorType> resultTypes);
 
+// ibp.node and lb.node apply a network op's own rules from bounds/, which ir/
+// cannot link: bounds::registerProgramRules() installs them for the process.
+using NodeRuleKernel = std::vector<Tensor> (*)(Op op, const Attrs &attrs, std::span<const Tensor> operands);
+void setNodeRuleKernel(NodeRuleKernel kernel);
+
 } // namespace gm::ref

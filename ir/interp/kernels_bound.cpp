@@ -198,6 +198,27 @@ std::vector<Tensor> specRows(const Tensor &C, const Tensor &d, const Tensor &ylo
   return {std::move(A), std::move(c)};
 }
 
+// Rows of two users of one value summed (crown.cpp's accumulate): each merged
+// coefficient rounds once, covered by twice the sum error against |v|max.
+std::vector<Tensor> mergeRows(std::span<const Tensor> in) {
+  const Tensor &A1 = in[0], &A2 = in[1], &c = in[2], &mlo = in[3], &mhi = in[4];
+  std::int64_t R = A1.shape[0], n = A1.shape[1];
+  Tensor a = A1, c2 = c;
+  for (std::int64_t r = 0; r < R; ++r) {
+    double s = 0;
+    for (std::int64_t j = 0; j < n; ++j) {
+      double &x = a.data[r * n + j];
+      x += A2.data[r * n + j];
+      s += std::fabs(x) * mag(mlo, mhi, static_cast<std::size_t>(j));
+    }
+    double slack = fp::addUp(fp::sumError(static_cast<std::size_t>(n), s), fp::sumError(static_cast<std::size_t>(n), s));
+    c2.data[r] = fp::lowerOrInf(fp::subDown(c.data[r], slack));
+  }
+  return {std::move(a), std::move(c2)};
+}
+
+NodeRuleKernel nodeRules = nullptr;
+
 } // namespace
 
 std::vector<Tensor> boundOp(Op op, const Attrs &attrs, std::span<const Tensor> in) {
@@ -313,6 +334,13 @@ std::vector<Tensor> boundOp(Op op, const Attrs &attrs, std::span<const Tensor> i
     }
     return {std::move(lo), std::move(hi)};
   }
+  case Op::IbpNode:
+  case Op::LbNode:
+    if (!nodeRules)
+      fail("", "{} needs the rules of bounds/; call bounds::registerProgramRules() first", opKeyword(op));
+    return nodeRules(op, attrs, in);
+  case Op::LbMerge:
+    return mergeRows(in);
   case Op::SpecRows:
     return specRows(in[0], in[1], in[2], in[3]);
 #define GAMMA_OP(Id, keyword, min_operands, max_operands, num_results, traits) case Op::Id:
@@ -325,3 +353,7 @@ std::vector<Tensor> boundOp(Op op, const Attrs &attrs, std::span<const Tensor> i
 }
 
 } // namespace gm::ref::kernels
+
+namespace gm::ref {
+void setNodeRuleKernel(NodeRuleKernel kernel) { kernels::nodeRules = kernel; }
+} // namespace gm::ref
