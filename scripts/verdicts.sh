@@ -2,11 +2,13 @@
 # Runs gamma-run on every VNN-COMP instance of the shared benchmarks and sets
 # each verdict against the known one (shared/vnncomp/expected_verdicts.csv).
 #   scripts/verdicts.sh [--benchmarks acasxu,mnist_fc,eran,oval21] [--method crown]
-#                       [--jobs N] [--results FILE.csv] [--max-timeout S] [--build DIR]
+#                       [--jobs N] [--results FILE.csv] [--max-timeout S] [--build DIR] [--plans]
 # Instances come from shared/vnncomp/BENCH/*instances*.csv (onnx,vnnlib,timeout),
 # each run at its own timeout (or --max-timeout, if smaller, for quick runs).
 # A contradiction is gamma `unsat` where the expected verdict is `sat`, or
-# gamma `sat` where it is `unsat`. Prints a markdown table per benchmark on
+# gamma `sat` where it is `unsat`. With --plans every network is first compiled
+# once by gammac (--emit plan, the method above or crown) and every instance
+# runs from its network's plan. Prints a markdown table per benchmark on
 # stdout (for docs/STATUS.md), progress on stderr, and writes every instance to
 # the results CSV (default build/verdicts.csv). Exit 1 on any contradiction.
 # Shared material: env GAMMA_SHARED_DIR, else ../shared next to the source tree.
@@ -16,7 +18,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # --one: run a single instance and print one tab-separated line (used through xargs).
 if [ "${1:-}" = "--one" ]; then
   shift
-  bin=$1 bench=$2 dir=$3 onnx=$4 vnnlib=$5 timeout_s=$6 method=$7 out=$8
+  bin=$1 bench=$2 dir=$3 onnx=$4 vnnlib=$5 timeout_s=$6 method=$7 out=$8 model=$9
   extra=()
   [ "$timeout_s" != "-" ] && extra+=(--timeout "$timeout_s")
   [ "$method" != "-" ] && extra+=(--method "$method")
@@ -24,7 +26,7 @@ if [ "${1:-}" = "--one" ]; then
   start=$(date +%s.%N)
   set +e
   # timeout runs the tool in a process group of its own: pass an interrupt on.
-  timeout --kill-after=5 "$backstop" "$bin" "$dir/$onnx" "$dir/$vnnlib" --json "${extra[@]}" > "$out.json" 2> "$out.err" &
+  timeout --kill-after=5 "$backstop" "$bin" "$model" "$dir/$vnnlib" --json "${extra[@]}" > "$out.json" 2> "$out.err" &
   child=$!
   trap 'kill -TERM $child 2>/dev/null; exit 143' TERM INT
   wait $child
@@ -61,6 +63,7 @@ benchmarks=acasxu,mnist_fc,eran,oval21
 method=-
 jobs=1
 build=$root/build
+plans=""
 results=""
 max_timeout=""
 while [ $# -gt 0 ]; do
@@ -71,7 +74,8 @@ while [ $# -gt 0 ]; do
     --results) results=$2; shift 2 ;;
     --max-timeout) max_timeout=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --plans) plans=yes; shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "verdicts.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -121,8 +125,18 @@ for bench in "${list[@]}"; do
       n=$((n + 1))
       targ=-
       [ -n "$has_timeout" ] && targ=$timeout_s
-      printf '%s\0%s\0%s\0%s\0%s\0%s\0%s\0%s\0' "$bin" "$bench" "$dir" "$onnx" "$vnnlib" "$targ" "$method" \
-        "$tmp/run$n" >> "$tmp/tasks"
+      model=$dir/$onnx
+      if [ -n "$plans" ]; then
+        model=$tmp/plans/$bench/$onnx.gplan
+        if [ ! -f "$model" ]; then
+          mkdir -p "$(dirname "$model")"
+          pm=$method; [ "$pm" = "-" ] && pm=crown
+          echo "verdicts.sh: compiling $bench/$onnx ($pm)" >&2
+          "$build/tools/gammac" "$dir/$onnx" --method "$pm" --emit plan -o "$model" >&2
+        fi
+      fi
+      printf '%s\0%s\0%s\0%s\0%s\0%s\0%s\0%s\0%s\0' "$bin" "$bench" "$dir" "$onnx" "$vnnlib" "$targ" "$method" \
+        "$tmp/run$n" "$model" >> "$tmp/tasks"
     done < "$csv"
   done
 done
@@ -131,7 +145,7 @@ echo "verdicts.sh: $n instances of $benchmarks, $jobs at a time" >&2
 # Each worker prints its line; progress goes to stderr. An interrupt stops the
 # workers too (each passes it on to its gamma-run).
 : > "$tmp/unordered.tsv"
-xargs -0 -n 8 -P "$jobs" "$0" --one < "$tmp/tasks" >> "$tmp/unordered.tsv" &
+xargs -0 -n 9 -P "$jobs" "$0" --one < "$tmp/tasks" >> "$tmp/unordered.tsv" &
 xargs_pid=$!
 trap 'pkill -TERM -P $xargs_pid 2>/dev/null; kill $xargs_pid 2>/dev/null; exit 130' INT TERM
 tail -n +1 -f --pid=$xargs_pid "$tmp/unordered.tsv" 2>/dev/null |

@@ -11,7 +11,9 @@
 // (e.g. SIGMOID, oval21/cifar_base).
 #include "bounds/bounds.h"
 #include "frontend/model_loader.h"
+#include "ir/interp/interpreter.h"
 #include "ir/op.h"
+#include "passes/pass.h"
 #include "runtime/falsify.h"
 
 #include "test/shared_material.h"
@@ -420,6 +422,66 @@ TEST_CASE("sampled outputs lie inside every bound gamma computes on the referenc
   }
   CHECK(outside == 0);
   CHECK(refCentreOutside == 0);
+}
+
+// Acceptance of the compiler: one bound program per (network, method), the
+// box and spec as run-time inputs, gives the direct path's bounds on every
+// reference case (outputs, and the C rows where the case has them).
+TEST_CASE("bound programs give the direct bounds on every reference case") {
+  if (!haveReference())
+    return;
+  bounds::registerProgramRules();
+  const std::vector<Case> &cases = referenceCases();
+  std::map<std::string, Graph> programs;
+  std::map<std::string, std::tuple<long, double, double>> tally; // runs, worst relative difference, seconds
+  long compared = 0;
+  for (const Case &c : cases)
+    for (const Run &run : c.runs) {
+      if (run.config->intersectIbp || !run.result)
+        continue;
+      std::string method(bounds::methodName(run.config->method));
+      std::int64_t outs = c.ref["num_outputs"].get<std::int64_t>();
+      Graph &program = programs[c.ref["model"].get<std::string>() + " " + method];
+      if (program.numNodes() == 0) {
+        program = *c.graph;
+        PassOptions options;
+        options.boundMethod = method;
+        options.specRows = outs;
+        runPasses(program, boundPipeline(), options, c.ref["model"].get<std::string>());
+      }
+      auto start = std::chrono::steady_clock::now();
+      std::int64_t n = static_cast<std::int64_t>(c.box.lower.size());
+      ref::Tensor C{{outs, outs}, std::vector<double>(static_cast<std::size_t>(outs * outs), 0.0)};
+      ref::Tensor d{{outs}, std::vector<double>(static_cast<std::size_t>(outs), 0.0)};
+      std::size_t rows = run.usesC ? c.spec->numRows() : 0;
+      if (run.usesC)
+        std::copy(c.spec->outputCoeffs.begin(), c.spec->outputCoeffs.end(), C.data.begin());
+      std::vector<ref::Tensor> inputs{{{n}, c.box.lower}, {{n}, c.box.upper}, C, d};
+      std::vector<ref::Tensor> out = ref::evaluate(program, inputs);
+      auto &[runs, worst, seconds] = tally[c.group + " " + method + (run.usesC ? " C" : "")];
+      seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      ++runs;
+      auto same = [&](const std::vector<double> &mine, const std::vector<double> &direct, std::size_t count,
+                      const char *what) {
+        REQUIRE(mine.size() >= count);
+        for (std::size_t k = 0; k < count; ++k) {
+          double diff = std::fabs(mine[k] - direct[k]) / (1 + std::fabs(direct[k]));
+          worst = std::max(worst, diff);
+          ++compared;
+          CHECK_MESSAGE(diff <= 1e-9, c.file.string(), " ", method, run.usesC ? " C " : " ", what, "[", k,
+                        "]: program ", mine[k], " direct ", direct[k]);
+        }
+      };
+      same(out[0].data, run.result->lower, run.result->lower.size(), "lower");
+      same(out[1].data, run.result->upper, run.result->upper.size(), "upper");
+      same(out[2].data, run.result->rowLower, rows, "row lower");
+      same(out[3].data, run.result->rowUpper, rows, "row upper");
+    }
+  std::string summary = "group method spec: runs, worst relative difference to the direct path, program seconds\n";
+  for (const auto &[key, t] : tally)
+    summary += fmt::format("  {:<28} {:>4} {:.2e} {:>7.2f}\n", key, std::get<0>(t), std::get<1>(t), std::get<2>(t));
+  MESSAGE(summary << compared << " bounds compared over " << programs.size() << " programs");
+  CHECK(compared > 0);
 }
 
 } // TEST_SUITE
