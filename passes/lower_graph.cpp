@@ -92,7 +92,10 @@ private:
     return bp_.add1(Op::Reshape, {x}, a);
   }
   Iv shaped(Iv iv, ValueId like) { return {reshape(iv.lo, net_.type(like).shape), reshape(iv.hi, net_.type(like).shape)}; }
-  Iv flat(Iv iv) { return {reshape(iv.lo, Shape{size(net_.outputs()[0])}), reshape(iv.hi, Shape{size(net_.outputs()[0])})}; }
+  Iv flatOutput(Iv iv) {
+    Shape flat{size(net_.outputs()[0])};
+    return {reshape(iv.lo, flat), reshape(iv.hi, flat)};
+  }
 
   ValueId constant(ValueId v) {
     if (copied_[v] != kNoValue)
@@ -217,7 +220,7 @@ private:
   void finish() {
     ValueId out = net_.outputs()[0];
     std::int64_t n = size(out);
-    Iv y = flat(cur_[out]);
+    Iv y = flatOutput(cur_[out]);
     std::vector<ValueId> outputs;
     if (crown()) {
       std::vector<ValueId> rows = bp_.add(Op::LbIdentity, {}, sizeAttr(n), "output");
