@@ -67,8 +67,7 @@ void setItems(benchmark::State &state, const Data &d) {
 }
 
 void jit(benchmark::State &state, const char *target) {
-  cg::TargetDesc desc = cg::describeTarget(target);
-  if (!cg::missingHostFeatures(desc).empty()) {
+  if (!cg::missingHostFeatures(target).empty()) {
     state.SkipWithError("this CPU cannot run the target");
     return;
   }

@@ -42,7 +42,7 @@ void orFail(llvm::Error error, std::string_view what) {
 
 TargetDesc runnableTarget(std::string_view name) {
   TargetDesc target = describeTarget(name);
-  std::vector<std::string> missing = missingHostFeatures(target);
+  std::vector<std::string> missing = missingHostFeatures(name);
   if (!missing.empty()) {
     std::string list;
     for (const std::string &feature : missing)

@@ -38,8 +38,6 @@ TargetDesc hostTarget() {
 
 } // namespace
 
-std::vector<std::string> knownTargets() { return {"host", "x86-64-v3", "x86-64-v4", "aarch64"}; }
-
 TargetDesc describeTarget(std::string_view name) {
   if (name == "host")
     return hostTarget();
@@ -53,34 +51,6 @@ TargetDesc describeTarget(std::string_view name) {
   for (const std::string &k : knownTargets())
     known += (known.empty() ? "" : ", ") + k;
   fail("--target", "unknown target '{}' (known: {})", name, known);
-}
-
-std::vector<std::string> requiredFeatures(const TargetDesc &target) {
-  static const std::vector<std::string> v3 = {"cx16", "sahf",  "popcnt", "sse3", "sse4.1", "sse4.2", "ssse3", "avx",
-                                              "avx2", "bmi",   "bmi2",   "f16c", "fma",    "lzcnt",  "movbe", "xsave"};
-  if (target.name == "host")
-    return {};
-  if (target.name == "x86-64-v3")
-    return v3;
-  if (target.name == "x86-64-v4") {
-    std::vector<std::string> v4 = v3;
-    v4.insert(v4.end(), {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"});
-    return v4;
-  }
-  return {"neon"};
-}
-
-std::vector<std::string> missingHostFeatures(const TargetDesc &target) {
-  std::vector<std::string> required = requiredFeatures(target);
-  llvm::Triple host(llvm::sys::getProcessTriple()), wanted(target.triple);
-  if (host.getArch() != wanted.getArch())
-    return required.empty() ? std::vector<std::string>{wanted.getArchName().str()} : required;
-  llvm::StringMap<bool> present = llvm::sys::getHostCPUFeatures();
-  std::vector<std::string> missing;
-  for (const std::string &feature : required)
-    if (!present.lookup(feature))
-      missing.push_back(feature);
-  return missing;
 }
 
 } // namespace gm::codegen

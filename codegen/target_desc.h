@@ -1,7 +1,11 @@
 // The machines gamma emits code for, named as on the command line
 // (`--target host|x86-64-v3|x86-64-v4|aarch64`). A plan records the target it
 // was compiled for; code for a pinned ISA never depends on the build machine.
+// The names and the CPU features each needs are in cpu_features.h, which does
+// not need LLVM; describing the host does.
 #pragma once
+
+#include "codegen/cpu_features.h"
 
 #include <string>
 #include <string_view>
@@ -22,13 +26,5 @@ struct TargetDesc {
 
 // An unknown name is an InputError listing the known ones.
 TargetDesc describeTarget(std::string_view name);
-std::vector<std::string> knownTargets();
-
-// The CPU features code for `target` may use (LLVM names: "avx2", "avx512f",
-// "neon"), and those of them this machine lacks. Code for a target with
-// missing features must not run here: it would stop on an illegal
-// instruction. Another architecture lacks its first feature at least.
-std::vector<std::string> requiredFeatures(const TargetDesc &target);
-std::vector<std::string> missingHostFeatures(const TargetDesc &target);
 
 } // namespace gm::codegen

@@ -5,18 +5,20 @@
 #include <llvm/Config/llvm-config.h>
 #include <llvm/TargetParser/Host.h>
 
+#include <algorithm>
+
 namespace gm::codegen {
 
 std::string llvmVersion() { return LLVM_VERSION_STRING; }
 
 std::string hostCpuName() { return llvm::sys::getHostCPUName().str(); }
 
-std::vector<std::string> hostVectorFeatures() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+std::vector<std::string> llvmHostFeatures() {
   std::vector<std::string> present;
-  for (const char *name : {"avx2", "fma", "avx512f", "neon"})
-    if (features.lookup(name))
-      present.emplace_back(name);
+  for (const auto &entry : llvm::sys::getHostCPUFeatures())
+    if (entry.getValue())
+      present.push_back(entry.getKey().str());
+  std::sort(present.begin(), present.end());
   return present;
 }
 

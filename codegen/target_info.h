@@ -1,5 +1,6 @@
 // What the code generator knows about the machine. Only codegen/ includes LLVM
-// headers; the rest of gamma sees these plain functions.
+// headers; the rest of gamma sees these plain functions. The features gamma
+// checks are detected without LLVM in cpu_features.h (what gamma-run links).
 #pragma once
 
 #include <string>
@@ -9,6 +10,6 @@ namespace gm::codegen {
 
 std::string llvmVersion();                  // "19.1.7"
 std::string hostCpuName();                  // "znver3", "skylake-avx512", ...
-std::vector<std::string> hostVectorFeatures(); // of avx2, avx512f, fma, neon: those present
+std::vector<std::string> llvmHostFeatures(); // every feature LLVM finds on this CPU, sorted
 
 } // namespace gm::codegen

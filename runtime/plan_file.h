@@ -12,13 +12,12 @@
 // Weights are not copied: the IR refers to them by file, offset and content
 // hash, and the header holds the hash of the model file itself, so a changed
 // model is refused before anything runs.
+//
+// This is the reading side and the format; writing a plan (its kernels, the
+// bytes) is runtime/plan_write.h, which only gammac links.
 #pragma once
 
-#include "codegen/kernel_spec.h"
-#include "ir/graph.h"
-
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +26,7 @@ namespace gm {
 
 // Bumped whenever a plan written by an older gamma would be misread.
 constexpr std::uint32_t kPlanFormatVersion = 1;
+constexpr std::string_view kPlanMagic = "GAMMAPLN";
 
 struct PlanHeader {
   std::string gammaVersion;
@@ -55,19 +55,13 @@ struct PlanFile {
 bool isPlan(std::string_view bytes);
 bool isPlanFile(const std::string &path);
 
-std::string serializePlan(const PlanFile &plan);
-void writePlan(const std::string &path, const PlanFile &plan);
+// The header as the file holds it: JSON, with the section names in order.
+std::string planHeaderText(const PlanHeader &header);
 
 // Every error is one InputError "path: ..." (bad magic, another format
 // version, truncated, bad header, missing section).
 PlanFile parsePlan(std::string_view bytes, const std::string &path);
 PlanFile readPlan(const std::string &path);
-
-// The codegen kernels of the program's fused ops: an IntervalChain per
-// ibp.chain, a PosNegProduct (shape baked in) per ibp.matmul_pn, named after
-// the node ("chain7", "pn3"). Empty when some operand is not what a kernel
-// takes (a run-time scalar, a broadcast): the plan is then interpreted.
-std::optional<codegen::KernelSet> planKernels(const Graph &program);
 
 // Hex xxh3 of a whole file, as PlanHeader::modelHash records it.
 std::string fileHash(const std::string &path);

@@ -21,11 +21,13 @@ struct LoadedPlan {
 
 // Reads the plan, refuses a changed model file (its hash) and parses the
 // bound program (which re-checks every weight reference's hash). The CPU
-// features are the caller's to check (checkPlanFeatures): that needs codegen.
+// features are the caller's to check (checkPlanFeatures, with
+// codegen/cpu_features.h, LLVM-free): the runtime does not depend on codegen.
 LoadedPlan loadPlan(const std::string &path);
 
 // Refuses a plan whose code needs features this CPU lacks; `missing` is
-// what codegen::missingHostFeatures reports for the plan's target.
+// what codegen::missingHostFeatures (cpu_features.h) reports for the plan's
+// target.
 void checkPlanFeatures(const LoadedPlan &plan, const std::vector<std::string> &missing);
 
 struct PlanBounds {

@@ -1,8 +1,7 @@
 // gamma-run: execute a model. Concrete evaluation of an input, or a verdict
 // for a property (VNNLIB, or an epsilon ball around an input): sound bounds
 // prove it (unsat), a checked counterexample refutes it (sat).
-#include "codegen/target_desc.h"
-#include "codegen/target_info.h"
+#include "codegen/cpu_features.h"
 #include "frontend/demo/demo_model.h"
 #include "frontend/model_loader.h"
 #include "frontend/npy.h"
@@ -22,12 +21,36 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 
 using namespace gm;
 
+// OpenBLAS's thread controls; weak, since another BLAS has neither.
+extern "C" [[gnu::weak]] void openblas_set_num_threads(int);
+extern "C" [[gnu::weak]] int blas_thread_shutdown_();
+
 namespace {
+
+// One BLAS thread unless the environment says otherwise. OpenBLAS starts its
+// threads when it is loaded, before main, and each spins (sched_yield) for
+// about 0.1 s after its start and after every job: for a plan decided in
+// 10 ms, a second core kept busy for nothing, or taken from gamma's own pool,
+// which runs the rows and the properties (BLAS is called inside it; the
+// largest CROWN products, oval21's, take as long on one BLAS thread as on
+// two). So the thread count is set to one and the started threads are
+// stopped. (Setting OPENBLAS_NUM_THREADS before main does not work: libc's
+// initialiser resets the environment before OpenBLAS's runs.)
+void oneBlasThread() {
+  for (const char *name : {"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"})
+    if (std::getenv(name))
+      return;
+  if (openblas_set_num_threads && blas_thread_shutdown_) {
+    openblas_set_num_threads(1);
+    blas_thread_shutdown_();
+  }
+}
 
 bool endsWith(const std::string &s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -130,13 +153,13 @@ std::string reportText(const VerifyReport &r, const std::string &model, const st
 
 // The features of the plan's target this CPU lacks. A pinned target names
 // its features; a host plan recorded the vector features of the CPU it was
-// compiled on.
+// compiled on. Detected without LLVM (codegen/cpu_features.h).
 std::vector<std::string> missingPlanFeatures(const PlanHeader &h) {
   if (h.target != "host")
-    return codegen::missingHostFeatures(codegen::describeTarget(h.target));
-  std::vector<std::string> present = codegen::hostVectorFeatures(), missing;
+    return codegen::missingHostFeatures(h.target);
+  std::vector<std::string> missing;
   for (const std::string &f : h.requiredFeatures)
-    if (std::find(present.begin(), present.end(), f) == present.end())
+    if (!codegen::hostHasFeature(f))
       missing.push_back(f);
   return missing;
 }
@@ -315,6 +338,7 @@ int runTransformer(const TransformerCli &cli, TransformerKind kind, const Transf
 } // namespace
 
 int main(int argc, char **argv) {
+  oneBlasThread();
   CLI::App app{"gamma-run: evaluate a network, or decide a property with sound bounds.\n\n"
                "With a VNNLIB PROPERTY (or --epsilon around --input), computes sound bounds on\n"
                "the outputs and on every row of the property, then searches for a\n"
@@ -404,7 +428,7 @@ int main(int argc, char **argv) {
                "transformers, with --json: bounds on every output element (default: a summary)");
   app.add_flag("-q,--quiet", tcli.quiet, "transformers: no progress lines on stderr (printed for models over 64 MiB)");
   app.add_flag("--json", json, "print the result as JSON (schema in docs/CLI.md)");
-  app.set_version_flag("--version", tools::versionText("gamma-run"));
+  app.set_version_flag("--version", [] { return tools::versionText("gamma-run"); });
 
   return tools::runTool(app, argc, argv, [&] {
     auto start = std::chrono::steady_clock::now();

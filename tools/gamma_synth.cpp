@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
                "  gamma-synth whisper --config ci --dtype f16 --shards 2 -o ci-sharded/",
                "gamma-synth"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", tools::versionText("gamma-synth"));
+  app.set_version_flag("--version", [] { return tools::versionText("gamma-synth"); });
 
   std::string config, typeName = "f32", dtypeName = "f32", output;
   std::uint64_t seed = 1;

@@ -1,6 +1,7 @@
 // gammac: the compiler driver: import a model, verify it, run passes, print
 // or write the IR, the bound program, or a plan for gamma-run.
 #include "codegen/aot.h"
+#include "codegen/cpu_features.h"
 #include "codegen/target_info.h"
 #include "frontend/model_loader.h"
 #include "frontend/vnnlib/vnnlib.h"
@@ -9,7 +10,7 @@
 #include "ir/verifier.h"
 #include "passes/pass.h"
 #include "runtime/falsify.h"
-#include "runtime/plan_file.h"
+#include "runtime/plan_write.h"
 #include "tools/tool_main.h"
 
 #include <cstdio>
@@ -96,7 +97,7 @@ int main(int argc, char **argv) {
   app.add_flag("--verify-each", verifyEach, "run the IR verifier after every pass");
   app.add_flag("--stats", stats, "print a summary of the graph (op counts, parameters) instead of the IR");
   app.add_flag("--json", json, "with --stats: print the summary as JSON");
-  app.set_version_flag("--version", tools::versionText("gammac"));
+  app.set_version_flag("--version", [] { return tools::versionText("gammac", codegen::hostCpuName()); });
 
   return tools::runTool(app, argc, argv, [&] {
     if (listPasses) {
@@ -178,7 +179,7 @@ int main(int argc, char **argv) {
       codegen::TargetDesc desc = codegen::describeTarget(target);
       h.target = desc.name;
       // A host plan runs only where this CPU's vector features are present.
-      h.requiredFeatures = target == "host" ? codegen::hostVectorFeatures() : codegen::requiredFeatures(desc);
+      h.requiredFeatures = target == "host" ? codegen::hostVectorFeatures() : codegen::requiredFeatures(desc.name);
       h.modelPath = model == "demo" ? model : std::filesystem::absolute(model).string();
       h.modelHash = model == "demo" ? "" : fileHash(model);
       h.arenaBytes = std::max<std::int64_t>(arenaBytes, 0);

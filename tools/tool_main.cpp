@@ -1,6 +1,6 @@
 #include "tools/tool_main.h"
 
-#include "codegen/target_info.h"
+#include "codegen/cpu_features.h"
 #include "ir/error.h"
 
 #include <cstdio>
@@ -14,12 +14,15 @@
 #ifndef GAMMA_GIT_DESCRIBE
 #define GAMMA_GIT_DESCRIBE "unknown"
 #endif
+#ifndef GAMMA_LLVM_VERSION
+#define GAMMA_LLVM_VERSION "unknown"
+#endif
 
 namespace gm::tools {
 
-std::string versionText(const std::string &tool) {
+std::string versionText(const std::string &tool, const std::string &cpu) {
   return fmt::format("{} {} ({})\nLLVM {}, host CPU {} [{}]", tool, GAMMA_VERSION, GAMMA_GIT_DESCRIBE,
-                     codegen::llvmVersion(), codegen::hostCpuName(),
+                     GAMMA_LLVM_VERSION, cpu.empty() ? codegen::hostCpuBrand() : cpu,
                      fmt::join(codegen::hostVectorFeatures(), " "));
 }
 

@@ -13,7 +13,13 @@ constexpr int kExitOk = 0;
 constexpr int kExitFails = 1; // the property does not hold (sat)
 constexpr int kExitInputError = 2;
 
-std::string versionText(const std::string &tool);
+// "tool 0.1.0 (git describe)\nLLVM 19.1.7, host CPU cpu [avx2 fma avx512f]": the
+// LLVM gamma's code generator was built with (a build setting: only gammac
+// links it), the CPU, and the vector features gamma uses that it has. `cpu`
+// is LLVM's name for it where the tool links LLVM anyway (gammac: "znver4"),
+// else empty for the CPU's own brand string. Tools pass it to CLI11 as a
+// callback: nothing of it is computed on a run without --version.
+std::string versionText(const std::string &tool, const std::string &cpu = "");
 
 // Parses the command line and runs `body`, mapping InputError, CLI11 errors and
 // any std::exception to "tool: error: message" and exit code 2.

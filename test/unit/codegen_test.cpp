@@ -48,7 +48,7 @@ bool sameDouble(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0 
 std::vector<std::string> runnableTargets() {
   std::vector<std::string> names = {"host"};
   for (const char *name : {"x86-64-v3", "x86-64-v4"})
-    if (cg::missingHostFeatures(cg::describeTarget(name)).empty())
+    if (cg::missingHostFeatures(name).empty())
       names.emplace_back(name);
   return names;
 }
@@ -348,12 +348,49 @@ TEST_CASE("targets: the named ones, refusal of the unknown and of code this CPU 
   CHECK(cg::describeTarget("x86-64-v4").vectorBits == 512);
   CHECK(cg::describeTarget("aarch64").triple == "aarch64-linux-gnu");
   CHECK_THROWS_AS(cg::describeTarget("pentium"), gm::InputError);
-  CHECK(cg::missingHostFeatures(cg::describeTarget("host")).empty());
+  CHECK_THROWS_AS(cg::requiredFeatures("pentium"), gm::InputError);
+  CHECK(cg::missingHostFeatures("host").empty());
 #if defined(__x86_64__)
-  CHECK(!cg::missingHostFeatures(cg::describeTarget("aarch64")).empty());
+  CHECK(cg::missingHostFeatures("aarch64") == std::vector<std::string>{"neon"});
   CHECK_THROWS_AS(cg::KernelJit(chainsOnly(), "aarch64"), gm::InputError);
 #endif
   CHECK(!cg::hostCpuName().empty());
+}
+
+// gamma-run checks plans with the features detected without LLVM
+// (codegen/cpu_features.h): the answers must be LLVM's.
+TEST_CASE("host features: detected without LLVM, the same as LLVM's") {
+  std::vector<std::string> llvm = cg::llvmHostFeatures();
+  auto llvmHas = [&](const std::string &f) { return std::binary_search(llvm.begin(), llvm.end(), f); };
+  std::vector<std::string> detected = cg::detectedFeatures();
+  std::vector<std::string> sameArch;
+#if defined(__x86_64__)
+  sameArch = {"x86-64-v3", "x86-64-v4"};
+#elif defined(__aarch64__)
+  sameArch = {"aarch64"};
+#endif
+  CHECK(detected.size() >= (sameArch.empty() ? 0 : 1));
+  for (const std::string &feature : detected) {
+    CAPTURE(feature);
+    CHECK(cg::hostHasFeature(feature) == llvmHas(feature));
+  }
+  CHECK(!cg::hostHasFeature("no-such-feature"));
+  for (const std::string &target : sameArch) {
+    CAPTURE(target);
+    std::vector<std::string> missing;
+    for (const std::string &feature : cg::requiredFeatures(target)) {
+      CHECK(std::find(detected.begin(), detected.end(), feature) != detected.end());
+      if (!llvmHas(feature))
+        missing.push_back(feature);
+    }
+    CHECK(cg::missingHostFeatures(target) == missing);
+  }
+  std::vector<std::string> vector;
+  for (const char *feature : {"avx2", "fma", "avx512f", "neon"})
+    if (llvmHas(feature))
+      vector.emplace_back(feature);
+  CHECK(cg::hostVectorFeatures() == vector);
+  CHECK(!cg::hostCpuBrand().empty());
 }
 
 TEST_CASE("interval chains: equal to the scalar reference, containing the exact image, at every size") {

@@ -8,6 +8,7 @@
 #include "ir/text.h"
 #include "passes/pass.h"
 #include "runtime/plan_run.h"
+#include "runtime/plan_write.h"
 #include "test/shared_material.h"
 #include "test/temp_dir.h"
 
