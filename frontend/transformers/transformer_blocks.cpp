@@ -50,7 +50,7 @@ ValueId splitHeads(Graph &g, ValueId x, std::int64_t heads, const std::string &n
 }
 
 ValueId mergeHeads(Graph &g, ValueId x, const std::string &name) {
-  const Shape &s = g.type(x).shape;
+  const Shape s = g.type(x).shape; // a copy: adding nodes below may move the graph's values
   GAMMA_ASSERT(s.size() == 4, "mergeHeads expects [B, H, T, D]");
   ValueId t = g.add1(Op::Transpose, {x}, attrs({{"perm", std::vector<std::int64_t>{0, 2, 1, 3}}}), name + ".tokens");
   return g.add1(Op::Reshape, {t}, attrs({{"shape", Shape{s[0], s[2], s[1] * s[3]}}}), name + ".merge");

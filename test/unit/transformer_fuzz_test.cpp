@@ -166,7 +166,10 @@ TEST_CASE("bounded-time soundness run on whole blocks") {
     CHECK(report.failures.empty());
     CHECK(report.fuzzerErrors.empty());
     std::string tag = std::string(pattern) == "qwen3_block" ? "qwen3-block" : "whisper-block";
-    CHECK(report.perTag[Method::Ibp][tag].checked > 0);
+    // A slow build (sanitizers) may stop before a case draws the block; a
+    // normal build runs all 60 cases and must have checked some.
+    if (!report.timedOut)
+      CHECK(report.perTag[Method::Ibp][tag].checked > 0);
   }
 }
 
