@@ -103,21 +103,7 @@ private:
     fail(net_.describe(id), "lower-bounds: {}", why);
   }
 
-  // A network constant (and the constant subgraph behind it) in the program.
-  ValueId constant(ValueId v) {
-    if (copied_[v] != kNoValue)
-      return copied_[v];
-    const Node &node = net_.definingNode(v);
-    if (node.op == Op::Const)
-      return copied_[v] = bp_.addConst(node.constant, node.name);
-    std::vector<ValueId> operands;
-    for (ValueId o : node.operands)
-      operands.push_back(constant(o));
-    std::vector<ValueId> results = bp_.add(node.op, operands, node.attrs, node.name);
-    for (std::size_t i = 0; i < results.size(); ++i)
-      copied_[node.results[i]] = results[i];
-    return copied_[v];
-  }
+  ValueId constant(ValueId v) { return copyConstant(net_, bp_, v, copied_); }
 
   ValueId scalar(double value) {
     std::vector<double> one{value};

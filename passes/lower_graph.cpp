@@ -97,20 +97,7 @@ private:
     return {reshape(iv.lo, flat), reshape(iv.hi, flat)};
   }
 
-  ValueId constant(ValueId v) {
-    if (copied_[v] != kNoValue)
-      return copied_[v];
-    const Node &node = net_.definingNode(v);
-    if (node.op == Op::Const)
-      return copied_[v] = bp_.addConst(node.constant, node.name);
-    std::vector<ValueId> operands;
-    for (ValueId o : node.operands)
-      operands.push_back(constant(o));
-    std::vector<ValueId> results = bp_.add(node.op, operands, node.attrs, node.name);
-    for (std::size_t i = 0; i < results.size(); ++i)
-      copied_[node.results[i]] = results[i];
-    return copied_[v];
-  }
+  ValueId constant(ValueId v) { return copyConstant(net_, bp_, v, copied_); }
 
   Iv input(ValueId v) {
     TensorType t{DType::F64, Shape{size(v)}};
@@ -253,6 +240,21 @@ private:
 };
 
 } // namespace
+
+ValueId copyConstant(const Graph &net, Graph &program, ValueId v, std::vector<ValueId> &copied) {
+  if (copied[v] != kNoValue)
+    return copied[v];
+  const Node &node = net.definingNode(v);
+  if (node.op == Op::Const)
+    return copied[v] = program.addConst(node.constant, node.name);
+  std::vector<ValueId> operands;
+  for (ValueId o : node.operands)
+    operands.push_back(copyConstant(net, program, o, copied));
+  std::vector<ValueId> results = program.add(node.op, operands, node.attrs, node.name);
+  for (std::size_t i = 0; i < results.size(); ++i)
+    copied[node.results[i]] = results[i];
+  return copied[v];
+}
 
 Graph lowerGraph(const Graph &net, std::string_view method, std::int64_t specRows) {
   std::optional<bounds::Method> m = bounds::parseMethod(method);
