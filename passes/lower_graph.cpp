@@ -7,7 +7,6 @@
 // folds — so a program computes the numbers the direct DAG engine computes.
 #include "bounds/bounds.h"
 #include "bounds/engine.h"
-#include "bounds/relax.h"
 #include "ir/error.h"
 #include "passes/lowering.h"
 

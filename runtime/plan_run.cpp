@@ -22,17 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// As verify.cpp: a VNNLIB bound is the nearest double of a decimal, so the
-// box is widened by one ulp (docs/SOUNDNESS.md, "Input boxes").
-bounds::Box widened(const vnnlib::Disjunct &d) {
-  bounds::Box box{d.lower, d.upper};
-  for (std::size_t i = 0; i < box.lower.size(); ++i) {
-    box.lower[i] = std::nextafter(box.lower[i], -kInf);
-    box.upper[i] = std::nextafter(box.upper[i], kInf);
-  }
-  return box;
-}
-
 std::string recompileHint(const LoadedPlan &plan, std::size_t rows) {
   return fmt::format("recompile with gammac {} --method {} --emit plan --spec-rows {}", plan.header.modelPath,
                      plan.header.method, rows);
@@ -66,7 +55,7 @@ void checkPlanFeatures(const LoadedPlan &plan, const std::vector<std::string> &m
          plan.header.target, fmt::join(missing, ", "));
 }
 
-PlanBounds runPlan(const LoadedPlan &plan, const bounds::Box &box, const bounds::Spec *spec) {
+bounds::Result runPlan(const LoadedPlan &plan, const bounds::Box &box, const bounds::Spec *spec) {
   const PlanHeader &h = plan.header;
   std::int64_t n = static_cast<std::int64_t>(box.lower.size());
   if (n != h.inputs)
@@ -89,7 +78,9 @@ PlanBounds runPlan(const LoadedPlan &plan, const bounds::Box &box, const bounds:
     inputs.push_back(std::move(d));
   }
   std::vector<ref::Tensor> out = ref::evaluate(plan.program, inputs);
-  PlanBounds r{std::move(out[0].data), std::move(out[1].data), {}, {}};
+  bounds::Result r;
+  r.lower = std::move(out[0].data);
+  r.upper = std::move(out[1].data);
   if (rows > 0) {
     r.rowLower.assign(out[2].data.begin(), out[2].data.begin() + static_cast<std::ptrdiff_t>(rows));
     r.rowUpper.assign(out[3].data.begin(), out[3].data.begin() + static_cast<std::ptrdiff_t>(rows));
@@ -111,82 +102,17 @@ VerifyReport verifyWithPlan(const LoadedPlan &plan, const vnnlib::Property &prop
     for (std::size_t i = 0; i < d.lower.size(); ++i)
       if (!std::isfinite(d.lower[i]) || !std::isfinite(d.upper[i]))
         fail(property.path, "input X_{} is unbounded; gamma needs a box", i);
+    for (const vnnlib::Row &row : d.rows)
+      if (!row.x.empty())
+        fail(property.path, "a row over the input (X_i): plans take rows over the outputs only");
     if (static_cast<std::int64_t>(d.rows.size()) > h.specRows)
       fail(property.path, "a disjunct has {} rows, the plan {} takes {}: {}", d.rows.size(), plan.path, h.specRows,
            recompileHint(plan, d.rows.size()));
   }
 
-  VerifyReport report;
-  report.method = h.method;
-  std::size_t nOut = property.num_outputs, nIn = property.num_inputs;
-  report.outputLower.assign(nOut, kInf);
-  report.outputUpper.assign(nOut, -kInf);
-  report.disjuncts.resize(property.disjuncts.size());
-  for (std::size_t k = 0; k < property.disjuncts.size(); ++k)
-    for (const vnnlib::Row &row : property.disjuncts[k].rows)
-      report.disjuncts[k].rows.push_back({row.y, row.x, row.constant, row.strict, -kInf, kInf});
-
-  // Disjuncts over the same box share runs, as on the direct path; a run
-  // takes as many whole disjuncts as the plan's rows hold.
-  std::vector<bool> done(property.disjuncts.size(), false);
-  for (std::size_t k = 0; k < property.disjuncts.size(); ++k) {
-    if (done[k])
-      continue;
-    const vnnlib::Disjunct &d = property.disjuncts[k];
-    std::vector<std::size_t> group;
-    std::size_t groupRows = 0;
-    for (std::size_t j = k; j < property.disjuncts.size(); ++j) {
-      const vnnlib::Disjunct &e = property.disjuncts[j];
-      if (done[j] || e.lower != d.lower || e.upper != d.upper)
-        continue;
-      if (static_cast<std::int64_t>(groupRows + e.rows.size()) > h.specRows)
-        continue; // the next run of this box takes it
-      group.push_back(j);
-      groupRows += e.rows.size();
-    }
-    bounds::Spec spec;
-    spec.numOutputs = nOut;
-    spec.numInputs = nIn;
-    for (std::size_t j : group)
-      for (const vnnlib::Row &row : property.disjuncts[j].rows) {
-        if (!row.x.empty())
-          fail(property.path, "a row over the input (X_i): plans take rows over the outputs only");
-        std::size_t r = spec.constants.size();
-        spec.constants.push_back(row.constant);
-        spec.outputCoeffs.resize((r + 1) * nOut, 0.0);
-        for (auto [i, c] : row.y)
-          spec.outputCoeffs[r * nOut + i] += c;
-      }
-    bool empty = false;
-    for (std::size_t i = 0; i < nIn; ++i)
-      empty = empty || d.lower[i] > d.upper[i];
-    PlanBounds res;
-    if (!empty)
-      res = runPlan(plan, widened(d), &spec);
-    std::size_t r = 0;
-    for (std::size_t j : group) {
-      DisjunctReport &dr = report.disjuncts[j];
-      bool refuted = empty;
-      for (RowReport &row : dr.rows) {
-        if (!empty) {
-          row.lower = res.rowLower[r];
-          row.upper = res.rowUpper[r];
-        }
-        ++r;
-        refuted = refuted || row.lower > 0;
-      }
-      dr.status = refuted ? "refuted" : "open";
-      if (!empty) {
-        dr.outputLower = res.lower;
-        dr.outputUpper = res.upper;
-        for (std::size_t i = 0; i < nOut; ++i) {
-          report.outputLower[i] = std::min(report.outputLower[i], res.lower[i]);
-          report.outputUpper[i] = std::max(report.outputUpper[i], res.upper[i]);
-        }
-      }
-      done[j] = true;
-    }
-  }
+  VerifyReport report = openReport(property, h.method);
+  boundDisjuncts(report, property, static_cast<std::size_t>(h.specRows),
+                 [&](const bounds::Box &box, const bounds::Spec &spec) { return runPlan(plan, box, &spec); });
 
   // The direct path's search over the open disjuncts; it runs the network
   // itself, so the model is loaded only if a search happens.

@@ -30,15 +30,11 @@ LoadedPlan loadPlan(const std::string &path);
 // target.
 void checkPlanFeatures(const LoadedPlan &plan, const std::vector<std::string> &missing);
 
-struct PlanBounds {
-  std::vector<double> lower, upper;       // the outputs
-  std::vector<double> rowLower, rowUpper; // the spec's rows, spec.numRows() of them
-};
-
 // One run of the program over `box` (as given: no widening here) with the
 // spec's rows padded to the plan's row count. A spec with more rows than the
 // plan takes, or with rows over the input, is an InputError saying the fix.
-PlanBounds runPlan(const LoadedPlan &plan, const bounds::Box &box, const bounds::Spec *spec);
+// Outputs, and the spec's rows (spec.numRows() of them).
+bounds::Result runPlan(const LoadedPlan &plan, const bounds::Box &box, const bounds::Spec *spec);
 
 // verifyProperty with the plan's bounds. options.method must be the plan's
 // (the caller names the method in the report from the plan). The

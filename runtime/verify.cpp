@@ -43,89 +43,108 @@ VerifyReport verifyProperty(const Graph &graph, const vnnlib::Property &property
       if (!std::isfinite(d.lower[i]) || !std::isfinite(d.upper[i]))
         fail(property.path, "input X_{} is unbounded; gamma needs a box", i);
 
-  VerifyReport report;
-  report.method = std::string(bounds::methodName(options.method));
-  std::size_t nOut = property.num_outputs, nIn = property.num_inputs;
-  report.outputLower.assign(nOut, kInf);
-  report.outputUpper.assign(nOut, -kInf);
-  report.disjuncts.resize(property.disjuncts.size());
-  for (std::size_t k = 0; k < property.disjuncts.size(); ++k)
-    for (const vnnlib::Row &row : property.disjuncts[k].rows)
-      report.disjuncts[k].rows.push_back({row.y, row.x, row.constant, row.strict, -kInf, kInf});
-
+  VerifyReport report = openReport(property, std::string(bounds::methodName(options.method)));
   bounds::Options bopts;
   bopts.method = options.method;
   bopts.intersectIbp = options.intersectIbp;
   bopts.deadline = deadline;
   bool timedOut = false;
   bounds::Network network(graph);
-  std::vector<bool> done(property.disjuncts.size(), false);
   try {
-    for (std::size_t k = 0; k < property.disjuncts.size(); ++k) {
-      if (done[k])
-        continue;
-      // Every disjunct with the same box joins this bound computation.
-      const vnnlib::Disjunct &d = property.disjuncts[k];
-      std::vector<std::size_t> group;
-      for (std::size_t j = k; j < property.disjuncts.size(); ++j)
-        if (!done[j] && property.disjuncts[j].lower == d.lower && property.disjuncts[j].upper == d.upper)
-          group.push_back(j);
-      bounds::Spec spec;
-      spec.numOutputs = nOut;
-      spec.numInputs = nIn;
-      bool anyX = false;
-      for (std::size_t j : group)
-        for (const vnnlib::Row &row : property.disjuncts[j].rows)
-          anyX = anyX || !row.x.empty();
-      for (std::size_t j : group)
-        for (const vnnlib::Row &row : property.disjuncts[j].rows) {
-          std::size_t r = spec.constants.size();
-          spec.constants.push_back(row.constant);
-          spec.outputCoeffs.resize((r + 1) * nOut, 0.0);
-          for (auto [i, c] : row.y)
-            spec.outputCoeffs[r * nOut + i] += c;
-          if (anyX) {
-            spec.inputCoeffs.resize((r + 1) * nIn, 0.0);
-            for (auto [i, c] : row.x)
-              spec.inputCoeffs[r * nIn + i] += c;
-          }
-        }
-      bool empty = false;
-      for (std::size_t i = 0; i < nIn; ++i)
-        empty = empty || d.lower[i] > d.upper[i];
-      bounds::Result res;
-      if (!empty)
-        res = bounds::computeBounds(network, widened(d), &spec, bopts);
-      std::size_t r = 0;
-      for (std::size_t j : group) {
-        DisjunctReport &dr = report.disjuncts[j];
-        bool refuted = empty;
-        for (RowReport &row : dr.rows) {
-          if (!empty) {
-            row.lower = res.rowLower[r];
-            row.upper = res.rowUpper[r];
-          }
-          ++r;
-          refuted = refuted || row.lower > 0;
-        }
-        dr.status = refuted ? "refuted" : "open";
-        if (!empty) {
-          dr.outputLower = res.lower;
-          dr.outputUpper = res.upper;
-          for (std::size_t i = 0; i < nOut; ++i) {
-            report.outputLower[i] = std::min(report.outputLower[i], res.lower[i]);
-            report.outputUpper[i] = std::max(report.outputUpper[i], res.upper[i]);
-          }
-        }
-        done[j] = true;
-      }
-    }
+    boundDisjuncts(report, property, std::numeric_limits<std::size_t>::max(),
+                   [&](const bounds::Box &box, const bounds::Spec &spec) {
+                     return bounds::computeBounds(network, box, &spec, bopts);
+                   });
   } catch (const bounds::Timeout &) {
     timedOut = true;
   }
 
   return decideAfterBounds(std::move(report), property, [&]() -> const Graph & { return graph; }, options, start,
                            deadline, timedOut);
+}
+
+VerifyReport openReport(const vnnlib::Property &property, std::string method) {
+  VerifyReport report;
+  report.method = std::move(method);
+  report.outputLower.assign(property.num_outputs, kInf);
+  report.outputUpper.assign(property.num_outputs, -kInf);
+  report.disjuncts.resize(property.disjuncts.size());
+  for (std::size_t k = 0; k < property.disjuncts.size(); ++k)
+    for (const vnnlib::Row &row : property.disjuncts[k].rows)
+      report.disjuncts[k].rows.push_back({row.y, row.x, row.constant, row.strict, -kInf, kInf});
+  return report;
+}
+
+void boundDisjuncts(VerifyReport &report, const vnnlib::Property &property, std::size_t maxRows,
+                    const DisjunctBound &bound) {
+  std::size_t nOut = property.num_outputs, nIn = property.num_inputs;
+  std::vector<bool> done(property.disjuncts.size(), false);
+  for (std::size_t k = 0; k < property.disjuncts.size(); ++k) {
+    if (done[k])
+      continue;
+    // Every disjunct with the same box joins this call, as many as fit.
+    const vnnlib::Disjunct &d = property.disjuncts[k];
+    std::vector<std::size_t> group;
+    std::size_t groupRows = 0;
+    for (std::size_t j = k; j < property.disjuncts.size(); ++j) {
+      const vnnlib::Disjunct &e = property.disjuncts[j];
+      if (done[j] || e.lower != d.lower || e.upper != d.upper)
+        continue;
+      if (!group.empty() && groupRows + e.rows.size() > maxRows)
+        continue; // the next call for this box takes it
+      group.push_back(j);
+      groupRows += e.rows.size();
+    }
+    bounds::Spec spec;
+    spec.numOutputs = nOut;
+    spec.numInputs = nIn;
+    bool anyX = false;
+    for (std::size_t j : group)
+      for (const vnnlib::Row &row : property.disjuncts[j].rows)
+        anyX = anyX || !row.x.empty();
+    for (std::size_t j : group)
+      for (const vnnlib::Row &row : property.disjuncts[j].rows) {
+        std::size_t r = spec.constants.size();
+        spec.constants.push_back(row.constant);
+        spec.outputCoeffs.resize((r + 1) * nOut, 0.0);
+        for (auto [i, c] : row.y)
+          spec.outputCoeffs[r * nOut + i] += c;
+        if (anyX) {
+          spec.inputCoeffs.resize((r + 1) * nIn, 0.0);
+          for (auto [i, c] : row.x)
+            spec.inputCoeffs[r * nIn + i] += c;
+        }
+      }
+    bool empty = false;
+    for (std::size_t i = 0; i < nIn; ++i)
+      empty = empty || d.lower[i] > d.upper[i];
+    bounds::Result res;
+    if (!empty)
+      res = bound(widened(d), spec);
+    std::size_t r = 0;
+    for (std::size_t j : group) {
+      DisjunctReport &dr = report.disjuncts[j];
+      bool refuted = empty;
+      for (RowReport &row : dr.rows) {
+        if (!empty) {
+          row.lower = res.rowLower[r];
+          row.upper = res.rowUpper[r];
+        }
+        ++r;
+        refuted = refuted || row.lower > 0;
+      }
+      dr.status = refuted ? "refuted" : "open";
+      if (!empty) {
+        dr.outputLower = res.lower;
+        dr.outputUpper = res.upper;
+        for (std::size_t i = 0; i < nOut; ++i) {
+          report.outputLower[i] = std::min(report.outputLower[i], res.lower[i]);
+          report.outputUpper[i] = std::max(report.outputUpper[i], res.upper[i]);
+        }
+      }
+      done[j] = true;
+    }
+  }
 }
 
 VerifyReport decideAfterBounds(VerifyReport report, const vnnlib::Property &property,

@@ -58,6 +58,18 @@ struct VerifyReport {
 
 VerifyReport verifyProperty(const Graph &graph, const vnnlib::Property &property, const VerifyOptions &options);
 
+// The report of a property before any bound: every row open at (−∞, ∞).
+VerifyReport openReport(const vnnlib::Property &property, std::string method);
+
+// Bounds every disjunct of `property` into `report` (rows, statuses, output
+// bounds). Disjuncts over the same box share one call of `bound`, up to
+// `maxRows` rows per call; `bound` gets the box widened by one ulp for the
+// decimals (docs/SOUNDNESS.md, "Input boxes") and the rows as a spec. An
+// empty box refutes its disjuncts without a call.
+using DisjunctBound = std::function<bounds::Result(const bounds::Box &box, const bounds::Spec &spec)>;
+void boundDisjuncts(VerifyReport &report, const vnnlib::Property &property, std::size_t maxRows,
+                    const DisjunctBound &bound);
+
 // The verdict once the bounds have filled `report` (every disjunct "refuted",
 // "open" or "not-run"): unsat if all are refuted, else the counterexample
 // search over the open ones on `graph` (sampling, then the gradient attack,

@@ -111,7 +111,7 @@ void checkPlanEqualsDirect(const test::TempDir &dir, const Graph &net, const std
     std::string path = (dir.path() / fmt::format("{}.gplan", method)).string();
     writePlan(path, makePlan(net, modelPath, method, 3)); // one padded row
     LoadedPlan plan = loadPlan(path);
-    PlanBounds p = runPlan(plan, box, &spec);
+    bounds::Result p = runPlan(plan, box, &spec);
     bounds::Options options;
     options.method = *bounds::parseMethod(method);
     options.threads = 1;
