@@ -1,9 +1,9 @@
 #include "runtime/plan_run.h"
 
+#include "codegen/cpu_features.h"
 #include "frontend/demo/demo_model.h"
 #include "frontend/model_loader.h"
 #include "ir/error.h"
-#include "ir/interp/interpreter.h"
 #include "ir/text.h"
 #include "runtime/attack.h"
 
@@ -29,10 +29,20 @@ std::string recompileHint(const LoadedPlan &plan, std::size_t rows) {
 
 } // namespace
 
-LoadedPlan loadPlan(const std::string &path) {
+std::vector<std::string> missingPlanFeatures(const PlanHeader &h) {
+  if (h.target != "host")
+    return codegen::missingHostFeatures(h.target);
+  std::vector<std::string> missing;
+  for (const std::string &f : h.requiredFeatures)
+    if (!codegen::hostHasFeature(f))
+      missing.push_back(f);
+  return missing;
+}
+
+LoadedPlan loadPlan(const std::string &path, bool interpret) {
   bounds::registerProgramRules();
   PlanFile file = readPlan(path);
-  LoadedPlan plan{path, file.header, {}};
+  LoadedPlan plan{path, file.header, {}, {}, {}, {}};
   const PlanHeader &h = plan.header;
   if (h.modelPath != demo::kModelName) {
     std::string now = fileHash(h.modelPath);
@@ -41,11 +51,26 @@ LoadedPlan loadPlan(const std::string &path) {
                  "gammac --emit plan",
            h.modelPath, now, h.modelHash);
   }
-  plan.program = parseGraph(file.boundIr, path + ":ir");
+  auto program = std::make_shared<Graph>(parseGraph(file.boundIr, path + ":ir"));
+  plan.program = program;
   std::size_t wantInputs = h.specRows > 0 ? 4 : 2, wantOutputs = h.specRows > 0 ? 4 : 2;
-  if (plan.program.inputs().size() != wantInputs || plan.program.outputs().size() != wantOutputs)
+  if (program->inputs().size() != wantInputs || program->outputs().size() != wantOutputs)
     fail(path, "the bound program has {} inputs and {} outputs, a plan with {} spec rows needs {} and {}",
-         plan.program.inputs().size(), plan.program.outputs().size(), h.specRows, wantInputs, wantOutputs);
+         program->inputs().size(), program->outputs().size(), h.specRows, wantInputs, wantOutputs);
+
+  if (h.kernels != "object" || file.object.empty())
+    plan.execution = "interpreted: the plan holds no object code";
+  else if (interpret)
+    plan.execution = "interpreted: asked for";
+  else if (!ObjectCode::supportedHost())
+    plan.execution = "interpreted: object code runs on x86-64 hosts only";
+  else if (std::vector<std::string> missing = missingPlanFeatures(h); !missing.empty())
+    plan.execution = fmt::format("interpreted: this CPU lacks {}", fmt::join(missing, ", "));
+  else {
+    plan.code = std::make_shared<ObjectCode>(ObjectCode::link(file.object, path + ":object"));
+    plan.execution = "compiled";
+  }
+  plan.runner = std::make_shared<ProgramRunner>(*program, plan.code.get(), path, h.arenaBytes);
   return plan;
 }
 
@@ -60,30 +85,36 @@ bounds::Result runPlan(const LoadedPlan &plan, const bounds::Box &box, const bou
   std::int64_t n = static_cast<std::int64_t>(box.lower.size());
   if (n != h.inputs)
     fail(plan.path, "the box has {} inputs, the plan's network {}", n, h.inputs);
-  std::vector<ref::Tensor> inputs{{{n}, box.lower}, {{n}, box.upper}};
+  std::vector<std::span<const double>> inputs{box.lower, box.upper};
   std::size_t rows = spec ? spec->numRows() : 0;
   if (spec && !spec->inputCoeffs.empty())
     fail(plan.path, "the property has rows over the input (X_i); plans take rows over the outputs only");
   if (static_cast<std::int64_t>(rows) > h.specRows)
     fail(plan.path, "{} spec rows needed, the plan takes {}: {}", rows, h.specRows, recompileHint(plan, rows));
+  std::vector<double> C, d;
   if (h.specRows > 0) {
     std::size_t outs = static_cast<std::size_t>(h.outputs), cap = static_cast<std::size_t>(h.specRows);
-    ref::Tensor C{{h.specRows, h.outputs}, std::vector<double>(cap * outs, 0.0)};
-    ref::Tensor d{{h.specRows}, std::vector<double>(cap, 0.0)};
+    C.assign(cap * outs, 0.0);
+    d.assign(cap, 0.0);
     if (spec) {
-      std::copy(spec->outputCoeffs.begin(), spec->outputCoeffs.end(), C.data.begin());
-      std::copy(spec->constants.begin(), spec->constants.end(), d.data.begin());
+      std::copy(spec->outputCoeffs.begin(), spec->outputCoeffs.end(), C.begin());
+      std::copy(spec->constants.begin(), spec->constants.end(), d.begin());
     }
-    inputs.push_back(std::move(C));
-    inputs.push_back(std::move(d));
+    inputs.push_back(C);
+    inputs.push_back(d);
   }
-  std::vector<ref::Tensor> out = ref::evaluate(plan.program, inputs);
+  std::vector<std::vector<double>> out;
+  try {
+    out = plan.runner->run(inputs);
+  } catch (const InputError &e) {
+    fail(plan.path, "{}", e.what());
+  }
   bounds::Result r;
-  r.lower = std::move(out[0].data);
-  r.upper = std::move(out[1].data);
+  r.lower = std::move(out[0]);
+  r.upper = std::move(out[1]);
   if (rows > 0) {
-    r.rowLower.assign(out[2].data.begin(), out[2].data.begin() + static_cast<std::ptrdiff_t>(rows));
-    r.rowUpper.assign(out[3].data.begin(), out[3].data.begin() + static_cast<std::ptrdiff_t>(rows));
+    r.rowLower.assign(out[2].begin(), out[2].begin() + static_cast<std::ptrdiff_t>(rows));
+    r.rowUpper.assign(out[3].begin(), out[3].begin() + static_cast<std::ptrdiff_t>(rows));
   }
   return r;
 }

@@ -1,12 +1,18 @@
-// Running a plan: the bound program of a plan file in the reference
-// interpreter, and the verdict of a property from its bounds, with the same
-// rules and report as runtime/verify.h's direct path.
+// Running a plan: the bound program of a plan file, its fused ops by the
+// plan's object code (runtime/object_code.h, runtime/program_runner.h) and
+// the rest by the reference interpreter's ops, and the verdict of a property
+// from its bounds, with the same rules and report as runtime/verify.h's
+// direct path.
 #pragma once
 
 #include "frontend/vnnlib/vnnlib.h"
 #include "ir/graph.h"
+#include "runtime/object_code.h"
 #include "runtime/plan_file.h"
+#include "runtime/program_runner.h"
 #include "runtime/verify.h"
+
+#include <memory>
 
 #include <string>
 #include <vector>
@@ -16,18 +22,29 @@ namespace gm {
 struct LoadedPlan {
   std::string path;
   PlanHeader header;
-  Graph program;
+  // Held by pointer: the runner refers to the program and the code.
+  std::shared_ptr<const Graph> program;
+  std::shared_ptr<const ObjectCode> code; // null when the program is interpreted
+  std::shared_ptr<const ProgramRunner> runner;
+  // "compiled" when the object code runs, else why not ("interpreted: ...").
+  std::string execution;
 };
 
-// Reads the plan, refuses a changed model file (its hash) and parses the
-// bound program (which re-checks every weight reference's hash). The CPU
-// features are the caller's to check (checkPlanFeatures, with
-// codegen/cpu_features.h, LLVM-free): the runtime does not depend on codegen.
-LoadedPlan loadPlan(const std::string &path);
+// Reads the plan, refuses a changed model file (its hash), parses the bound
+// program (which re-checks every weight reference's hash) and links the
+// object code when this CPU can run it. A CPU lacking the target's features
+// is not refused here (the program is then interpreted); gamma-run refuses
+// it with checkPlanFeatures.
+// `interpret` leaves the object code unlinked (the oracle tests compare).
+LoadedPlan loadPlan(const std::string &path, bool interpret = false);
+
+// The features of the plan's target this CPU lacks. A pinned target names
+// its features; a host plan recorded the vector features of the CPU it was
+// compiled on.
+std::vector<std::string> missingPlanFeatures(const PlanHeader &header);
 
 // Refuses a plan whose code needs features this CPU lacks; `missing` is
-// what codegen::missingHostFeatures (cpu_features.h) reports for the plan's
-// target.
+// what missingPlanFeatures reports.
 void checkPlanFeatures(const LoadedPlan &plan, const std::vector<std::string> &missing);
 
 // One run of the program over `box` (as given: no widening here) with the

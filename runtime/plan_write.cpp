@@ -1,7 +1,9 @@
 #include "runtime/plan_write.h"
 
+#include "codegen/aot.h"
 #include "ir/constant.h"
 #include "ir/error.h"
+#include "runtime/plan_kernels.h"
 
 #include <fmt/format.h>
 
@@ -46,42 +48,42 @@ void writePlan(const std::string &path, const PlanFile &plan) {
 
 std::optional<codegen::KernelSet> planKernels(const Graph &program) {
   codegen::KernelSet set;
-  for (std::size_t id = 0; id < program.nodes().size(); ++id) {
-    const Node &node = program.nodes()[id];
+  for (NodeId id = 0; id < program.numNodes(); ++id) {
+    const Node &node = program.node(id);
     if (node.op == Op::IbpMatMulPN) {
       const Shape &w = program.type(node.operands[0]).shape;
       if (w.size() != 2)
         return std::nullopt;
-      set.products.push_back({fmt::format("pn{}", id), w[0], w[1]});
+      set.products.push_back({productKernelName(program, id), w[0], w[1]});
     } else if (node.op == Op::IbpChain) {
-      codegen::IntervalChain chain{fmt::format("chain{}", id), {}};
-      std::int64_t n = program.type(node.operands[0]).numElements();
-      std::size_t operand = 2;
-      std::string_view steps = node.attrs.getString("steps");
-      while (!steps.empty()) {
-        std::string_view step = steps.substr(0, steps.find(','));
-        steps.remove_prefix(std::min(steps.size(), step.size() + 1));
-        if (step == "relu") {
+      std::optional<std::vector<ChainKernelStep>> steps = chainKernelSteps(program, id);
+      if (!steps)
+        return std::nullopt;
+      codegen::IntervalChain chain{chainKernelName(program, id, *steps), {}};
+      for (const ChainKernelStep &s : *steps) {
+        bool add = s.kind == ChainKernelStep::Add;
+        if (s.kind == ChainKernelStep::Relu)
           chain.steps.push_back({codegen::StepKind::Relu});
-          continue;
-        }
-        if (operand >= node.operands.size())
-          return std::nullopt;
-        ValueId v = node.operands[operand++];
-        std::int64_t count = program.type(v).numElements();
-        const Node &def = program.definingNode(v);
-        bool add = step == "add";
-        if (count == 1 && def.op == Op::Const)
-          chain.steps.push_back({add ? codegen::StepKind::AddScalar : codegen::StepKind::MulScalar, def.constant->at(0)});
-        else if (count == n)
-          chain.steps.push_back({add ? codegen::StepKind::AddVector : codegen::StepKind::MulVector});
+        else if (s.scalar)
+          chain.steps.push_back({add ? codegen::StepKind::AddScalar : codegen::StepKind::MulScalar, s.value});
         else
-          return std::nullopt;
+          chain.steps.push_back({add ? codegen::StepKind::AddVector : codegen::StepKind::MulVector});
       }
       set.chains.push_back(std::move(chain));
     }
   }
   return set;
+}
+
+void compilePlanKernels(PlanFile &plan, const Graph &program, const codegen::TargetDesc &target) {
+  std::optional<codegen::KernelSet> kernels = planKernels(program);
+  if (!kernels)
+    return;
+  PlanHeader &h = plan.header;
+  h.kernels = "object";
+  h.chainKernels = static_cast<std::int64_t>(kernels->chains.size());
+  h.productKernels = static_cast<std::int64_t>(kernels->products.size());
+  plan.object = codegen::compileKernels(*kernels, target, codegen::AotFormat::Object);
 }
 
 } // namespace gm

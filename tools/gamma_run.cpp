@@ -151,19 +151,6 @@ std::string reportText(const VerifyReport &r, const std::string &model, const st
   return text;
 }
 
-// The features of the plan's target this CPU lacks. A pinned target names
-// its features; a host plan recorded the vector features of the CPU it was
-// compiled on. Detected without LLVM (codegen/cpu_features.h).
-std::vector<std::string> missingPlanFeatures(const PlanHeader &h) {
-  if (h.target != "host")
-    return codegen::missingHostFeatures(h.target);
-  std::vector<std::string> missing;
-  for (const std::string &f : h.requiredFeatures)
-    if (!codegen::hostHasFeature(f))
-      missing.push_back(f);
-  return missing;
-}
-
 // ---- transformer models (runtime/transformer_job.h) ----
 
 // The command line's view of a transformer run, filled by main's options.
@@ -574,10 +561,20 @@ int main(int argc, char **argv) {
     std::string text;
     for (std::size_t i = 0; i < reports.size(); ++i) {
       anySat = anySat || reports[i].verdict == "sat";
-      if (json)
+      if (json) {
         all.push_back(reportJson(reports[i], model, names[i]));
-      else
+        if (plan)
+          all.back()["plan"] = {{"execution", plan->execution},
+                                {"compiled_nodes", plan->runner->compiledNodes()},
+                                {"interpreted_nodes", plan->runner->interpretedNodes()},
+                                {"arena_bytes", plan->runner->arenaBytes()}};
+      } else {
         text += (i ? "\n" : "") + reportText(reports[i], model, names[i]);
+        if (plan)
+          text += fmt::format("plan: {} ({} nodes by object code, {} interpreted, arena {} bytes)\n",
+                              plan->execution, plan->runner->compiledNodes(), plan->runner->interpretedNodes(),
+                              plan->runner->arenaBytes());
+      }
     }
     if (json)
       text = (reports.size() == 1 ? all[0] : all).dump(2) + "\n";

@@ -185,12 +185,7 @@ int main(int argc, char **argv) {
       h.arenaBytes = std::max<std::int64_t>(arenaBytes, 0);
       h.inputs = netInputs;
       h.outputs = netOutputs;
-      if (std::optional<codegen::KernelSet> kernels = planKernels(graph)) {
-        h.kernels = "object";
-        h.chainKernels = static_cast<std::int64_t>(kernels->chains.size());
-        h.productKernels = static_cast<std::int64_t>(kernels->products.size());
-        plan.object = codegen::compileKernels(*kernels, desc, codegen::AotFormat::Object);
-      }
+      compilePlanKernels(plan, graph, desc);
       plan.boundIr = printGraph(graph);
       writePlan(output, plan);
       return tools::kExitOk;

@@ -118,7 +118,7 @@ std::vector<Tensor> evaluateOp(Op op, const Attrs &attrs, std::span<const Tensor
   bool integerResult = !resultTypes.empty() && isInteger(resultTypes[0].dtype);
   std::vector<Tensor> results;
   if (hasTrait(op, OpTrait::Bound))
-    results = kernels::boundOp(op, attrs, operands);
+    results = kernels::boundOp(op, attrs, operands, resultTypes);
   else
     results.push_back(evaluateSingle(op, attrs, operands, integerResult));
 

@@ -28,6 +28,17 @@ std::vector<Tensor> evaluate(const Graph &graph, std::span<const Tensor> inputs)
 std::vector<Tensor> evaluateOp(Op op, const Attrs &attrs, std::span<const Tensor> operands,
                                std::span<const TensorType> resultTypes);
 
+// A bound-program op over operands and results that live elsewhere (the
+// runtime's arena): results are written into `results`, sized by the node's
+// result types, which must not overlap the operands. The same arithmetic as
+// evaluateOp. False, with nothing written, for ibp.node and lb.node (bounds/'s
+// rules, which return their own tensors: use evaluateOp).
+struct View {
+  std::span<const double> data;
+  std::span<const std::int64_t> shape;
+};
+bool boundOpInto(Op op, const Attrs &attrs, std::span<const View> operands, std::span<const std::span<double>> results);
+
 // ibp.node and lb.node apply a network op's own rules from bounds/, which ir/
 // cannot link: bounds::registerProgramRules() installs them for the process.
 using NodeRuleKernel = std::vector<Tensor> (*)(Op op, const Attrs &attrs, std::span<const Tensor> operands);

@@ -52,7 +52,9 @@ Tensor concat(const Attrs &attrs, std::span<const Tensor> operands);
 Tensor slice(const Attrs &attrs, const Tensor &x);
 Tensor gather(const Attrs &attrs, const Tensor &data, const Tensor &indices);
 
-// kernels_bound.cpp: the bound-program family (several results each)
-std::vector<Tensor> boundOp(Op op, const Attrs &attrs, std::span<const Tensor> operands);
+// kernels_bound.cpp: the bound-program family (several results each, of
+// the node's result types; boundOpInto is interpreter.h's)
+std::vector<Tensor> boundOp(Op op, const Attrs &attrs, std::span<const Tensor> operands,
+                            std::span<const TensorType> resultTypes);
 
 } // namespace gm::ref::kernels

@@ -12,8 +12,11 @@
 #include "codegen/target_desc.h"
 #include "codegen/target_info.h"
 #include "ir/error.h"
+#include "runtime/object_code.h"
 
 #include <doctest/doctest.h>
+
+#include <elf.h>
 
 #include <algorithm>
 #include <cmath>
@@ -545,6 +548,111 @@ TEST_CASE("no contraction: chains have no fma on any target, and no instruction 
     CHECK(!contains(allIr, "fmuladd"));
     CHECK(!hasFastMathFlag(allIr));
   }
+}
+
+} // TEST_SUITE
+
+TEST_SUITE("codegen") {
+
+// The runtime's loader (runtime/object_code.h) links what gammac stores
+// without LLVM; the kernels it links must be the ones LLVM's JIT links.
+TEST_CASE("object code linked by the runtime's loader gives the JIT's results, for every runnable target") {
+  if (!gm::ObjectCode::supportedHost()) {
+    MESSAGE("skipped: the loader links x86-64 objects only");
+    return;
+  }
+  cg::KernelSet kernels = allKernels();
+  for (const std::string &target : runnableTargets()) {
+    CAPTURE(target);
+    std::string object = cg::compileKernels(kernels, cg::describeTarget(target), cg::AotFormat::Object);
+    gm::ObjectCode code = gm::ObjectCode::link(object, "kernels.o");
+    CHECK(code.symbol("no_such_kernel") == nullptr);
+    cg::KernelJit jit(kernels, target);
+    Random random;
+    Failures failures;
+    for (const cg::IntervalChain &chain : kernels.chains) {
+      REQUIRE(code.symbol(chain.name) != nullptr);
+      auto fn = reinterpret_cast<cg::ChainFn>(code.symbol(chain.name));
+      for (std::int64_t n : kSizes)
+        for (bool inPlace : {false, true})
+          checkChain(fn, chain, n, inPlace, random, failures);
+    }
+    INFO(failures.first);
+    CHECK(failures.count == 0);
+    for (const cg::PosNegProduct &p : kernels.products) {
+      REQUIRE(code.symbol(p.name) != nullptr);
+      auto fn = reinterpret_cast<cg::PosNegFn>(code.symbol(p.name));
+      for (auto [m, k, batch] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{1, 1, 1}, {3, 5, 1}, {9, 17, 3},
+                                 {8, 16, 2}, {33, 7, 1}}) {
+        if (p.m != 0 && (m != p.m || k != p.k)) {
+          m = p.m;
+          k = p.k;
+        }
+        ProductData d = productData(m, k, batch, random);
+        std::vector<double> a(m * batch), b(m * batch), c(m * batch), e(m * batch);
+        jit.product(p.name)(d.w.data(), d.lo.data(), d.hi.data(), a.data(), b.data(), m, k, batch);
+        fn(d.w.data(), d.lo.data(), d.hi.data(), c.data(), e.data(), m, k, batch);
+        CHECK(a == c);
+        CHECK(b == e);
+      }
+    }
+  }
+}
+
+// Finds the first RELA entry of an object, for the test below to damage.
+std::size_t firstRelocation(const std::string &object) {
+  Elf64_Ehdr h;
+  std::memcpy(&h, object.data(), sizeof h);
+  for (std::size_t i = 0; i < h.e_shnum; ++i) {
+    Elf64_Shdr s;
+    std::memcpy(&s, object.data() + h.e_shoff + i * sizeof s, sizeof s);
+    if (s.sh_type == SHT_RELA && s.sh_size > 0)
+      return s.sh_offset;
+  }
+  return 0;
+}
+
+TEST_CASE("object code the loader cannot link is one error, never a crash") {
+  auto errorOf = [](std::string_view bytes) {
+    try {
+      gm::ObjectCode::link(bytes, "p.gplan:object");
+    } catch (const gm::InputError &e) {
+      return std::string(e.what());
+    }
+    return std::string("(linked)");
+  };
+  CHECK(errorOf("not an object") .find("p.gplan:object: ") == 0);
+  CHECK(errorOf(std::string("\x7f" "ELF", 4)).find("truncated") != std::string::npos);
+  std::string arm = cg::compileKernels(allKernels(), cg::describeTarget("aarch64"), cg::AotFormat::Object);
+  std::string e = errorOf(arm);
+  CHECK((e.find("ELF machine 183") != std::string::npos || e.find("x86-64 hosts only") != std::string::npos));
+  if (!gm::ObjectCode::supportedHost())
+    return;
+  std::string object = cg::compileKernels(allKernels(), cg::describeTarget("x86-64-v3"), cg::AotFormat::Object);
+  REQUIRE(errorOf(object) == "(linked)");
+  // Every prefix is refused cleanly (the section table sits at the end, so
+  // most prefixes lose it; the sweep covers each part of the file).
+  std::size_t step = std::max<std::size_t>(1, object.size() / 400);
+  int refused = 0;
+  for (std::size_t cut = 0; cut < object.size(); cut += step) {
+    std::string got = errorOf(object.substr(0, cut));
+    refused += got != "(linked)";
+    CHECK(got.find("p.gplan:object: ") == 0);
+  }
+  CHECK(refused > 0);
+  // A relocation kernels never produce (R_X86_64_32S) is named, not applied.
+  std::size_t rela = firstRelocation(object);
+  REQUIRE(rela > 0);
+  std::string damaged = object;
+  Elf64_Rela r;
+  std::memcpy(&r, damaged.data() + rela, sizeof r);
+  r.r_info = ELF64_R_INFO(ELF64_R_SYM(r.r_info), R_X86_64_32S);
+  std::memcpy(damaged.data() + rela, &r, sizeof r);
+  CHECK(errorOf(damaged) == "p.gplan:object: object code has relocation type 11, which kernels do not produce");
+  // A symbol index past the table.
+  r.r_info = ELF64_R_INFO(100000, R_X86_64_PC32);
+  std::memcpy(damaged.data() + rela, &r, sizeof r);
+  CHECK(errorOf(damaged).find("refers to symbol 100000") != std::string::npos);
 }
 
 } // TEST_SUITE

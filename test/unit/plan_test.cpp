@@ -1,6 +1,8 @@
 // Plans: the file format and its refusals, and plan results against the
 // direct bound methods.
 #include "bounds/bounds.h"
+#include "codegen/cpu_features.h"
+#include "codegen/target_desc.h"
 #include "frontend/demo/demo_model.h"
 #include "frontend/model_loader.h"
 #include "frontend/vnnlib/vnnlib.h"
@@ -17,6 +19,7 @@
 #include <cmath>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 
 using namespace gm;
@@ -32,8 +35,11 @@ std::string errorOf(const std::function<void()> &f) {
   return "(no error)";
 }
 
-// What gammac --emit plan writes, without the object code (codegen is the
-// codegen suite's).
+// The target plans are compiled for here: gammac's default where this CPU
+// runs it.
+std::string testTarget() { return codegen::missingHostFeatures("x86-64-v3").empty() ? "x86-64-v3" : "host"; }
+
+// What gammac --emit plan writes, object code included.
 PlanFile makePlan(const Graph &net, const std::string &modelPath, const std::string &method, std::int64_t rows) {
   PlanFile plan;
   PlanHeader &h = plan.header;
@@ -52,6 +58,9 @@ PlanFile makePlan(const Graph &net, const std::string &modelPath, const std::str
   options.arenaBytes = &h.arenaBytes;
   runPasses(program, boundPipeline(), options, "test");
   plan.boundIr = printGraph(program);
+  compilePlanKernels(plan, program, codegen::describeTarget(testTarget()));
+  h.target = testTarget();
+  h.requiredFeatures = h.target == "host" ? codegen::hostVectorFeatures() : codegen::requiredFeatures(h.target);
   return plan;
 }
 
@@ -110,16 +119,26 @@ void checkPlanEqualsDirect(const test::TempDir &dir, const Graph &net, const std
     CAPTURE(method);
     std::string path = (dir.path() / fmt::format("{}.gplan", method)).string();
     writePlan(path, makePlan(net, modelPath, method, 3)); // one padded row
-    LoadedPlan plan = loadPlan(path);
-    bounds::Result p = runPlan(plan, box, &spec);
     bounds::Options options;
     options.method = *bounds::parseMethod(method);
     options.threads = 1;
     bounds::Result direct = bounds::computeBounds(net, box, &spec, options);
-    compare(p.lower, direct.lower);
-    compare(p.upper, direct.upper);
-    compare(p.rowLower, direct.rowLower);
-    compare(p.rowUpper, direct.rowUpper);
+    // The object code where this CPU runs it, and the interpreter alone.
+    for (bool interpret : {false, true}) {
+      CAPTURE(interpret);
+      LoadedPlan plan = loadPlan(path, interpret);
+      if (!interpret && ObjectCode::supportedHost()) {
+        CHECK(plan.execution == "compiled");
+        CHECK(plan.runner->compiledNodes() > 0); // every layer's product at least
+      }
+      if (interpret)
+        CHECK(plan.runner->compiledNodes() == 0);
+      bounds::Result p = runPlan(plan, box, &spec);
+      compare(p.lower, direct.lower);
+      compare(p.upper, direct.upper);
+      compare(p.rowLower, direct.rowLower);
+      compare(p.rowUpper, direct.rowUpper);
+    }
   }
 }
 
@@ -172,7 +191,7 @@ TEST_CASE("a damaged plan, another format version and a changed model are refuse
     CHECK(e.find("p.gplan: plan truncated") == 0);
   }
   std::string renamed = bytes;
-  renamed.replace(renamed.find("\"object\""), 8, "\"objecx\"");
+  renamed.replace(renamed.find("\"object\"", renamed.find("\"sections\"")), 8, "\"objecx\"");
   e = errorOf([&] { parsePlan(renamed, "p.gplan"); });
   CHECK(e == "p.gplan: plan has no 'object' section");
   e = errorOf([&] { parsePlan(bytes + "x", "p.gplan"); });
@@ -239,6 +258,37 @@ TEST_CASE("an ACAS Xu plan decides as the direct path does") {
     for (std::size_t r = 0; r < direct.disjuncts[k].rows.size(); ++r)
       CHECK(std::fabs(viaPlan.disjuncts[k].rows[r].lower - direct.disjuncts[k].rows[r].lower) <=
             1e-9 * std::max(1.0, std::fabs(direct.disjuncts[k].rows[r].lower)));
+}
+
+} // TEST_SUITE
+
+TEST_SUITE("plan") {
+
+// Running a plan trusts its arena offsets; a plan whose offsets would make
+// two live values share memory (a hand-edited or damaged plan) would compute
+// wrong bounds, so it is refused at load.
+TEST_CASE("a plan whose arena offsets overlap live values is refused") {
+  test::TempDir dir;
+  PlanFile plan = makePlan(demo::buildModel(), demo::kModelName, "crown", 1);
+  std::regex arena(R"(ibp\.matmul_pn ([^{]*)\{arena = \[(\d+), (\d+)\])");
+  std::smatch m;
+  REQUIRE(std::regex_search(plan.boundIr, m, arena));
+  auto edited = [&](const std::string &offsets) {
+    PlanFile p = plan;
+    p.boundIr.replace(static_cast<std::size_t>(m.position(0)), static_cast<std::size_t>(m.length(0)),
+                      "ibp.matmul_pn " + m[1].str() + "{arena = [" + offsets + "]");
+    std::string path = (dir.path() / "edited.gplan").string();
+    writePlan(path, p);
+    return path;
+  };
+  CHECK_NOTHROW(loadPlan(edited(m[2].str() + ", " + m[3].str())));
+  std::string e = errorOf([&] { loadPlan(edited(m[2].str() + ", " + m[2].str())); });
+  CHECK(e.find("overlaps a value still in use; recompile the plan") != std::string::npos);
+  CHECK(e.find((dir.path() / "edited.gplan").string() + ": ") == 0);
+  e = errorOf([&] { loadPlan(edited("99999936, " + m[3].str())); });
+  CHECK(e.find("is not an aligned place inside the arena") != std::string::npos);
+  e = errorOf([&] { loadPlan(edited("4, " + m[3].str())); });
+  CHECK(e.find("is not an aligned place inside the arena") != std::string::npos);
 }
 
 } // TEST_SUITE

@@ -14,7 +14,12 @@
 #include "ir/interp/interpreter.h"
 #include "ir/op.h"
 #include "passes/pass.h"
+#include "codegen/cpu_features.h"
+#include "codegen/target_desc.h"
 #include "runtime/falsify.h"
+#include "runtime/object_code.h"
+#include "runtime/plan_write.h"
+#include "runtime/program_runner.h"
 
 #include "test/shared_material.h"
 #include <doctest/doctest.h>
@@ -26,6 +31,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -426,38 +432,51 @@ TEST_CASE("sampled outputs lie inside every bound gamma computes on the referenc
 
 // Acceptance of the compiler: one bound program per (network, method), the
 // box and spec as run-time inputs, gives the direct path's bounds on every
-// reference case (outputs, and the C rows where the case has them).
+// reference case (outputs, and the C rows where the case has them). The
+// programs run as plans do: their kernels compiled to object code, linked by
+// the runtime's loader, over one arena.
 TEST_CASE("bound programs give the direct bounds on every reference case") {
   if (!haveReference())
     return;
   bounds::registerProgramRules();
   const std::vector<Case> &cases = referenceCases();
-  std::map<std::string, Graph> programs;
+  struct Compiled {
+    Graph program;
+    std::optional<ObjectCode> code;
+    std::optional<ProgramRunner> runner;
+  };
+  std::map<std::string, Compiled> programs;
   std::map<std::string, std::tuple<long, double, double>> tally; // runs, worst relative difference, seconds
   long compared = 0;
+  std::size_t compiledNodes = 0;
+  std::string target = codegen::missingHostFeatures("x86-64-v3").empty() ? "x86-64-v3" : "host";
   for (const Case &c : cases)
     for (const Run &run : c.runs) {
       if (run.config->intersectIbp || !run.result)
         continue;
       std::string method(bounds::methodName(run.config->method));
       std::int64_t outs = c.ref["num_outputs"].get<std::int64_t>();
-      Graph &program = programs[c.ref["model"].get<std::string>() + " " + method];
-      if (program.numNodes() == 0) {
-        program = *c.graph;
+      Compiled &compiled = programs[c.ref["model"].get<std::string>() + " " + method];
+      if (!compiled.runner) {
+        compiled.program = *c.graph;
         PassOptions options;
         options.boundMethod = method;
         options.specRows = outs;
-        runPasses(program, boundPipeline(), options, c.ref["model"].get<std::string>());
+        runPasses(compiled.program, boundPipeline(), options, c.ref["model"].get<std::string>());
+        PlanFile plan;
+        compilePlanKernels(plan, compiled.program, codegen::describeTarget(target));
+        if (!plan.object.empty() && ObjectCode::supportedHost())
+          compiled.code = ObjectCode::link(plan.object, "kernels");
+        compiled.runner.emplace(compiled.program, compiled.code ? &*compiled.code : nullptr, "program");
+        compiledNodes += compiled.runner->compiledNodes();
       }
       auto start = std::chrono::steady_clock::now();
-      std::int64_t n = static_cast<std::int64_t>(c.box.lower.size());
-      ref::Tensor C{{outs, outs}, std::vector<double>(static_cast<std::size_t>(outs * outs), 0.0)};
-      ref::Tensor d{{outs}, std::vector<double>(static_cast<std::size_t>(outs), 0.0)};
+      std::vector<double> C(static_cast<std::size_t>(outs * outs), 0.0), d(static_cast<std::size_t>(outs), 0.0);
       std::size_t rows = run.usesC ? c.spec->numRows() : 0;
       if (run.usesC)
-        std::copy(c.spec->outputCoeffs.begin(), c.spec->outputCoeffs.end(), C.data.begin());
-      std::vector<ref::Tensor> inputs{{{n}, c.box.lower}, {{n}, c.box.upper}, C, d};
-      std::vector<ref::Tensor> out = ref::evaluate(program, inputs);
+        std::copy(c.spec->outputCoeffs.begin(), c.spec->outputCoeffs.end(), C.begin());
+      std::vector<std::span<const double>> inputs{c.box.lower, c.box.upper, C, d};
+      std::vector<std::vector<double>> out = compiled.runner->run(inputs);
       auto &[runs, worst, seconds] = tally[c.group + " " + method + (run.usesC ? " C" : "")];
       seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       ++runs;
@@ -472,16 +491,19 @@ TEST_CASE("bound programs give the direct bounds on every reference case") {
                         "]: program ", mine[k], " direct ", direct[k]);
         }
       };
-      same(out[0].data, run.result->lower, run.result->lower.size(), "lower");
-      same(out[1].data, run.result->upper, run.result->upper.size(), "upper");
-      same(out[2].data, run.result->rowLower, rows, "row lower");
-      same(out[3].data, run.result->rowUpper, rows, "row upper");
+      same(out[0], run.result->lower, run.result->lower.size(), "lower");
+      same(out[1], run.result->upper, run.result->upper.size(), "upper");
+      same(out[2], run.result->rowLower, rows, "row lower");
+      same(out[3], run.result->rowUpper, rows, "row upper");
     }
   std::string summary = "group method spec: runs, worst relative difference to the direct path, program seconds\n";
   for (const auto &[key, t] : tally)
     summary += fmt::format("  {:<28} {:>4} {:.2e} {:>7.2f}\n", key, std::get<0>(t), std::get<1>(t), std::get<2>(t));
-  MESSAGE(summary << compared << " bounds compared over " << programs.size() << " programs");
+  MESSAGE(summary << compared << " bounds compared over " << programs.size() << " programs, " << compiledNodes
+                  << " nodes run by object code for " << target);
   CHECK(compared > 0);
+  if (ObjectCode::supportedHost())
+    CHECK(compiledNodes > 0);
 }
 
 } // TEST_SUITE

@@ -1,0 +1,73 @@
+// Running a bound program: every value gets a home before the first run
+// (a run-time input, a constant folded once, or its offset in the arena that
+// passes/plan_memory.cpp laid out), and every node a way to run (a kernel
+// from the plan's object code, or the reference interpreter's op). A run is
+// then one arena allocation and the nodes in order.
+//
+// Compiled today: ibp.chain and ibp.matmul_pn (the fused ops codegen emits).
+// The other bound-program ops run the interpreter's arithmetic in place
+// (ref::boundOpInto: operands read where they live, results written into
+// the arena). Only ibp.node and lb.node (a network op's own rules from
+// bounds/: conv, attention, ...) still run evaluateOp on copies of their
+// operands; those copies are the allocations left on the hot path.
+#pragma once
+
+#include "ir/graph.h"
+#include "runtime/object_code.h"
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace gm {
+
+class ProgramRunner {
+public:
+  // `program` and `code` must outlive the runner; `code` may be null (every
+  // node interpreted). The arena offsets are checked: a node whose result
+  // overlaps a value still live, or lies outside the `arenaBytes` the plan
+  // declares (negative: as large as the offsets say), is an InputError
+  // naming it (`where` first), since running it would compute wrong bounds.
+  ProgramRunner(const Graph &program, const ObjectCode *code, const std::string &where, std::int64_t arenaBytes = -1);
+
+  // Inputs in the order of program.inputs(), each with its type's element
+  // count; outputs in the order of program.outputs(). Safe to call from
+  // several threads at once: each run has its own arena.
+  std::vector<std::vector<double>> run(std::span<const std::span<const double>> inputs) const;
+
+  std::size_t compiledNodes() const { return compiled_; }
+  // Nodes run by the interpreter's arithmetic: in place, or on copies
+  // (ibp.node, lb.node; copiedNodes of them).
+  std::size_t interpretedNodes() const { return interpreted_; }
+  std::size_t copiedNodes() const { return copied_; }
+  std::size_t foldedNodes() const { return folded_; }
+  std::int64_t arenaBytes() const { return arenaBytes_; }
+
+private:
+  struct Home {
+    enum Kind : std::uint8_t { Input, Pool, Arena } kind = Arena;
+    std::size_t index = 0; // input number, pool index, or arena offset in doubles
+  };
+  struct Step {
+    NodeId node;
+    enum Kind : std::uint8_t { Chain, Product, InPlace, Interpret } kind = Interpret;
+    void *fn = nullptr;
+    std::vector<ValueId> table;        // Chain: the operand arrays, in the kernel's order
+    std::int64_t n = 0, m = 0, k = 0; // Chain: n; Product: W's m x k and n = batch
+  };
+
+  const double *address(const Home &home, std::span<const std::span<const double>> inputs,
+                        const double *arena) const;
+  void place(const std::string &where, std::int64_t declared);
+  void interpret(const Step &step, std::span<const std::span<const double>> inputs, double *arena) const;
+  std::size_t maxOperands_ = 0, maxResults_ = 0;
+
+  const Graph &program_;
+  std::vector<Home> homes_;                // by ValueId
+  std::vector<std::vector<double>> pool_; // folded constants, f64
+  std::vector<Step> steps_;
+  std::int64_t arenaBytes_ = 0;
+  std::size_t compiled_ = 0, interpreted_ = 0, copied_ = 0, folded_ = 0;
+};
+
+} // namespace gm
