@@ -4,6 +4,7 @@
 #include "ir/error.h"
 #include "ir/interp/interpreter.h"
 #include "runtime/plan_kernels.h"
+#include "runtime/row_ops.h"
 
 #include <algorithm>
 #include <memory>
@@ -17,6 +18,25 @@ constexpr std::int64_t kDouble = sizeof(double);
 std::int64_t alignUp(std::int64_t x, std::int64_t a) { return (x + a - 1) / a * a; }
 
 } // namespace
+
+// The CROWN row ops with f64 rows and, for lb.affine, a constant 2-D W.
+void ProgramRunner::chooseRowOp(Step &step) {
+  const Node &node = program_.node(step.node);
+  auto rows = [&](ValueId v) { return program_.type(v).shape; };
+  if (node.op == Op::LbAffine && homes_[node.operands[2]].kind == Home::Pool && rows(node.operands[2]).size() == 2 &&
+      rows(node.operands[0]).size() == 2) {
+    step.kind = Step::Affine;
+    step.n = rows(node.operands[0])[0];
+    step.m = rows(node.operands[2])[0];
+    step.k = rows(node.operands[2])[1];
+    scratch_ = std::max(scratch_, step.m);
+  } else if ((node.op == Op::LbRelaxPN || node.op == Op::LbConcretizePN) && rows(node.operands[0]).size() == 2) {
+    step.kind = node.op == Op::LbRelaxPN ? Step::Relax : Step::Concretize;
+    step.n = rows(node.operands[0])[0];
+    step.m = rows(node.operands[0])[1];
+    scratch_ = std::max(scratch_, step.m);
+  }
+}
 
 ProgramRunner::ProgramRunner(const Graph &program, const ObjectCode *code, const std::string &where,
                              std::int64_t arenaBytes)
@@ -86,10 +106,13 @@ ProgramRunner::ProgramRunner(const Graph &program, const ObjectCode *code, const
         step.n = inputs / w[1];
       }
     }
+    if (code && step.kind == Step::Interpret)
+      chooseRowOp(step);
     if (step.kind == Step::Interpret && hasTrait(node.op, OpTrait::Bound) && node.op != Op::IbpNode &&
         node.op != Op::LbNode)
       step.kind = Step::InPlace;
-    ++(step.kind == Step::Chain || step.kind == Step::Product ? compiled_ : interpreted_);
+    bool interpreted = step.kind == Step::InPlace || step.kind == Step::Interpret;
+    ++(interpreted ? interpreted_ : step.kind == Step::Chain || step.kind == Step::Product ? compiled_ : native_);
     copied_ += step.kind == Step::Interpret;
     maxOperands_ = std::max(maxOperands_, node.operands.size());
     maxResults_ = std::max(maxResults_, node.results.size());
@@ -154,7 +177,8 @@ void ProgramRunner::place(const std::string &where, std::int64_t declared) {
       homes_[v] = {Home::Arena, static_cast<std::size_t>(offset / kDouble)};
     }
   }
-  arenaBytes_ = extra;
+  scratchOffset_ = extra / kDouble;
+  arenaBytes_ = extra + scratch_ * kDouble;
 }
 
 const double *ProgramRunner::address(const Home &home, std::span<const std::span<const double>> inputs,
@@ -227,6 +251,24 @@ std::vector<std::vector<double>> ProgramRunner::run(std::span<const std::span<co
           address(homes_[node.operands[2]], inputs, a), a + homes_[node.results[0]].index,
           a + homes_[node.results[1]].index, step.m, step.k, step.n);
       break;
+    case Step::Affine: {
+      auto in = [&](std::size_t i) { return address(homes_[node.operands[i]], inputs, a); };
+      rowops::affine(in(0), in(1), in(2), in(3), in(4), node.operands.size() == 6 ? in(5) : nullptr, step.n, step.m,
+                     step.k, a + homes_[node.results[0]].index, a + homes_[node.results[1]].index,
+                     a + scratchOffset_);
+      break;
+    }
+    case Step::Relax: {
+      auto in = [&](std::size_t i) { return address(homes_[node.operands[i]], inputs, a); };
+      rowops::relax(in(0), in(1), in(2), in(3), in(4), in(5), in(6), in(7), step.n, step.m,
+                    a + homes_[node.results[0]].index, a + homes_[node.results[1]].index, a + scratchOffset_);
+      break;
+    }
+    case Step::Concretize: {
+      auto in = [&](std::size_t i) { return address(homes_[node.operands[i]], inputs, a); };
+      rowops::concretize(in(0), in(1), in(2), in(3), step.n, step.m, a + homes_[node.results[0]].index);
+      break;
+    }
     case Step::InPlace: {
       views.clear();
       results.clear();

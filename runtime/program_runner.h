@@ -5,6 +5,8 @@
 // then one arena allocation and the nodes in order.
 //
 // Compiled today: ibp.chain and ibp.matmul_pn (the fused ops codegen emits).
+// lb.affine, lb.relax_pn and lb.concretize_pn run runtime/row_ops.h (a BLAS
+// product and bounds/'s vectorised row sums, the interpreter's error terms).
 // The other bound-program ops run the interpreter's arithmetic in place
 // (ref::boundOpInto: operands read where they live, results written into
 // the arena). Only ibp.node and lb.node (a network op's own rules from
@@ -23,8 +25,9 @@ namespace gm {
 
 class ProgramRunner {
 public:
-  // `program` and `code` must outlive the runner; `code` may be null (every
-  // node interpreted). The arena offsets are checked: a node whose result
+  // `program` and `code` must outlive the runner; `code` may be null: then
+  // every node runs the interpreter's arithmetic (the oracle; hosts that
+  // cannot link the code), the row ops included. The arena offsets are checked: a node whose result
   // overlaps a value still live, or lies outside the `arenaBytes` the plan
   // declares (negative: as large as the offsets say), is an InputError
   // naming it (`where` first), since running it would compute wrong bounds.
@@ -35,7 +38,8 @@ public:
   // several threads at once: each run has its own arena.
   std::vector<std::vector<double>> run(std::span<const std::span<const double>> inputs) const;
 
-  std::size_t compiledNodes() const { return compiled_; }
+  std::size_t compiledNodes() const { return compiled_; } // by object code
+  std::size_t nativeNodes() const { return native_; }     // by runtime/row_ops.h
   // Nodes run by the interpreter's arithmetic: in place, or on copies
   // (ibp.node, lb.node; copiedNodes of them).
   std::size_t interpretedNodes() const { return interpreted_; }
@@ -50,24 +54,31 @@ private:
   };
   struct Step {
     NodeId node;
-    enum Kind : std::uint8_t { Chain, Product, InPlace, Interpret } kind = Interpret;
+    // Chain, Product: object code; Affine, Relax, Concretize: runtime/row_ops.h
+    // (BLAS and vectorised row sums); InPlace: ref::boundOpInto; Interpret:
+    // evaluateOp on copies.
+    enum Kind : std::uint8_t { Chain, Product, Affine, Relax, Concretize, InPlace, Interpret } kind = Interpret;
     void *fn = nullptr;
     std::vector<ValueId> table;        // Chain: the operand arrays, in the kernel's order
-    std::int64_t n = 0, m = 0, k = 0; // Chain: n; Product: W's m x k and n = batch
+    // Chain: n; Product: W's m x k and n = batch; row ops: R = n rows, of m
+    // columns (k: lb.affine's output columns)
+    std::int64_t n = 0, m = 0, k = 0;
   };
 
   const double *address(const Home &home, std::span<const std::span<const double>> inputs,
                         const double *arena) const;
   void place(const std::string &where, std::int64_t declared);
+  void chooseRowOp(Step &step);
   void interpret(const Step &step, std::span<const std::span<const double>> inputs, double *arena) const;
   std::size_t maxOperands_ = 0, maxResults_ = 0;
+  std::int64_t scratch_ = 0, scratchOffset_ = 0; // doubles, for the row ops
 
   const Graph &program_;
   std::vector<Home> homes_;                // by ValueId
   std::vector<std::vector<double>> pool_; // folded constants, f64
   std::vector<Step> steps_;
   std::int64_t arenaBytes_ = 0;
-  std::size_t compiled_ = 0, interpreted_ = 0, copied_ = 0, folded_ = 0;
+  std::size_t compiled_ = 0, native_ = 0, interpreted_ = 0, copied_ = 0, folded_ = 0;
 };
 
 } // namespace gm

@@ -566,14 +566,15 @@ int main(int argc, char **argv) {
         if (plan)
           all.back()["plan"] = {{"execution", plan->execution},
                                 {"compiled_nodes", plan->runner->compiledNodes()},
+                                {"row_op_nodes", plan->runner->nativeNodes()},
                                 {"interpreted_nodes", plan->runner->interpretedNodes()},
                                 {"arena_bytes", plan->runner->arenaBytes()}};
       } else {
         text += (i ? "\n" : "") + reportText(reports[i], model, names[i]);
         if (plan)
-          text += fmt::format("plan: {} ({} nodes by object code, {} interpreted, arena {} bytes)\n",
-                              plan->execution, plan->runner->compiledNodes(), plan->runner->interpretedNodes(),
-                              plan->runner->arenaBytes());
+          text += fmt::format("plan: {} ({} nodes by object code, {} by BLAS row ops, {} interpreted, arena {} bytes)\n",
+                              plan->execution, plan->runner->compiledNodes(), plan->runner->nativeNodes(),
+                              plan->runner->interpretedNodes(), plan->runner->arenaBytes());
       }
     }
     if (json)
