@@ -11,6 +11,9 @@
 #include "passes/pass.h"
 #include "runtime/plan_run.h"
 #include "runtime/plan_write.h"
+#include "runtime/row_ops.h"
+#include "bounds/relu_lines.h"
+#include "ir/interp/interpreter.h"
 #include "test/shared_material.h"
 #include "test/temp_dir.h"
 
@@ -18,6 +21,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -289,6 +293,82 @@ TEST_CASE("a plan whose arena offsets overlap live values is refused") {
   CHECK(e.find("is not an aligned place inside the arena") != std::string::npos);
   e = errorOf([&] { loadPlan(edited("4, " + m[3].str())); });
   CHECK(e.find("is not an aligned place inside the arena") != std::string::npos);
+}
+
+} // TEST_SUITE
+
+TEST_SUITE("plan") {
+
+// runtime/row_ops.h against the interpreter's arithmetic (the oracle): the
+// same bounds up to the order of the sums, and the same unbounded rows where
+// a coefficient, a box side or a pre-activation bound is infinite.
+TEST_CASE("the BLAS row ops agree with the interpreter's lb.affine, lb.relax_pn and lb.concretize_pn") {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> g(0, 1);
+  std::uniform_int_distribution<int> size(1, 19), pick(0, 9);
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  auto close = [](double a, double b) {
+    return a == b || std::fabs(a - b) <= 1e-12 * std::max({1.0, std::fabs(a), std::fabs(b)});
+  };
+  auto fill = [&](std::int64_t n, bool infinite, double sign) {
+    std::vector<double> v(static_cast<std::size_t>(n));
+    for (double &x : v)
+      x = infinite && pick(rng) == 0 ? sign * kInf : g(rng);
+    return v;
+  };
+  int unbounded = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    CAPTURE(trial);
+    std::int64_t R = size(rng), m = size(rng), k = size(rng);
+    bool inf = trial % 3 == 0;
+    std::vector<double> A = fill(R * m, inf && trial % 2 == 0, 1), c = fill(R, false, 1), W = fill(m * k, false, 1);
+    std::vector<double> hlo = fill(k, inf, -1), hhi = fill(k, inf, 1), b = fill(m, false, 1);
+    for (std::size_t q = 0; q < hlo.size(); ++q)
+      if (hlo[q] > hhi[q])
+        std::swap(hlo[q], hhi[q]);
+    Shape sA{R, m}, sC{R}, sW{m, k}, sH{k}, sB{m}, sOut{R, k};
+    std::vector<ref::View> in{{A, sA}, {c, sC}, {W, sW}, {hlo, sH}, {hhi, sH}, {b, sB}};
+    std::vector<double> oA(static_cast<std::size_t>(R * k)), oC(static_cast<std::size_t>(R));
+    std::vector<double> rA(oA.size()), rC(oC.size()), scratch(static_cast<std::size_t>(m + k));
+    for (bool bias : {true, false}) {
+      std::vector<std::span<double>> out{rA, rC};
+      ref::boundOpInto(Op::LbAffine, {}, std::span(in).first(bias ? 6 : 5), out);
+      rowops::affine(A.data(), c.data(), W.data(), hlo.data(), hhi.data(), bias ? b.data() : nullptr, R, m, k,
+                     oA.data(), oC.data(), scratch.data());
+      for (std::size_t r = 0; r < oC.size(); ++r) {
+        CHECK_MESSAGE(close(oC[r], rC[r]), "affine c[", r, "]: ", oC[r], " vs ", rC[r]);
+        unbounded += oC[r] == -kInf;
+      }
+      for (std::size_t i = 0; i < oA.size(); ++i)
+        if (std::isfinite(rA[i]))
+          CHECK_MESSAGE(close(oA[i], rA[i]), "affine A[", i, "]");
+    }
+    // relax_pn and concretize_pn over rows of m columns.
+    std::vector<double> zlo = fill(m, inf, -1), zhi = fill(m, inf, 1), kl(m), bl(m), ku(m), bu(m);
+    for (std::size_t j = 0; j < zlo.size(); ++j) {
+      if (zlo[j] > zhi[j])
+        std::swap(zlo[j], zhi[j]);
+      bounds::reluLines(zlo[j], zhi[j], kl[j], bl[j], ku[j], bu[j]);
+    }
+    Shape sM{m};
+    std::vector<ref::View> rin{{A, sA}, {c, sC}, {kl, sM}, {bl, sM}, {ku, sM}, {bu, sM}, {zlo, sM}, {zhi, sM}};
+    std::vector<double> xA(static_cast<std::size_t>(R * m)), xC(static_cast<std::size_t>(R)), yA(xA.size()), yC(xC.size());
+    std::vector<std::span<double>> out{yA, yC};
+    ref::boundOpInto(Op::LbRelaxPN, {}, rin, out);
+    rowops::relax(A.data(), c.data(), kl.data(), bl.data(), ku.data(), bu.data(), zlo.data(), zhi.data(), R, m,
+                  xA.data(), xC.data(), scratch.data());
+    for (std::size_t r = 0; r < xC.size(); ++r)
+      CHECK_MESSAGE(close(xC[r], yC[r]), "relax c[", r, "]: ", xC[r], " vs ", yC[r]);
+    std::vector<ref::View> cin{{A, sA}, {c, sC}, {zlo, sM}, {zhi, sM}};
+    std::vector<std::span<double>> cout{yC};
+    ref::boundOpInto(Op::LbConcretizePN, {}, cin, cout);
+    rowops::concretize(A.data(), c.data(), zlo.data(), zhi.data(), R, m, xC.data());
+    for (std::size_t r = 0; r < xC.size(); ++r) {
+      CHECK_MESSAGE(close(xC[r], yC[r]), "concretize [", r, "]: ", xC[r], " vs ", yC[r]);
+      unbounded += xC[r] == -kInf;
+    }
+  }
+  CHECK(unbounded > 0); // the infinite cases were reached
 }
 
 } // TEST_SUITE
