@@ -82,6 +82,14 @@ inline double sumErrorRel(std::size_t n) { return static_cast<double>(n + 2) * 0
 inline double sumErrorAbs(std::size_t n) { return static_cast<double>(n + 1) * 0x1p-1000; }
 inline double sumError(std::size_t n, double absSum) { return sumErrorRel(n) * absSum + sumErrorAbs(n); }
 
+// The lower bound of a sum of n terms computed as `sum` (any order), whose
+// absolute values sum to `absSum`, less `extra`: rounded down; NaN -> -inf.
+inline double lowerSum(double sum, double absSum, std::size_t n, double extra) {
+  if (std::isnan(sum))
+    return -std::numeric_limits<double>::infinity();
+  return lowerOrInf(subDown(sum, addUp(sumError(n, absSum), extra)));
+}
+
 // Relative error allowed for a libm result (glibc documents at most a few ulp
 // for exp, log, tanh, erf on x86-64 and aarch64; this allows 16).
 constexpr double kLibmRel = 0x1p-48;

@@ -42,8 +42,10 @@ std::optional<std::vector<ChainKernelStep>> chainKernelSteps(const Graph &progra
 std::string chainKernelName(const Graph &program, NodeId id, const std::vector<ChainKernelStep> &steps) {
   std::string name = fmt::format("chain{}.", id);
   for (const ChainKernelStep &s : steps)
-    name += s.kind == ChainKernelStep::Relu ? "r" : fmt::format("{}{}", s.kind == ChainKernelStep::Add ? 'a' : 'm',
-                                                                   s.scalar ? "s" : "v");
+    name += s.kind == ChainKernelStep::Relu
+                ? "r"
+                : fmt::format("{}{}", s.kind == ChainKernelStep::Add ? 'a' : 'm',
+                              s.scalar ? fmt::format("s{:a}", s.value) : "v"); // the baked constant, exactly
   return name + fmt::format(".{}", program.type(program.node(id).operands[0]).numElements());
 }
 

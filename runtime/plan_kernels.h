@@ -29,7 +29,8 @@ std::optional<std::vector<ChainKernelStep>> chainKernelSteps(const Graph &progra
 
 // The kernels' symbols: the node index and what the code is specialised to,
 // so a plan whose IR and code disagree fails to link instead of running the
-// wrong kernel ("chain7.arsm", "pn3.50x5").
+// wrong kernel: a chain names its steps, each scalar constant baked into the
+// code in hex ("chain7.arms0x1.8p+0.16"), a product its shape ("pn3.50x5").
 std::string chainKernelName(const Graph &program, NodeId id, const std::vector<ChainKernelStep> &steps);
 std::string productKernelName(const Graph &program, NodeId id);
 

@@ -46,6 +46,7 @@ ProgramRunner::ProgramRunner(const Graph &program, const ObjectCode *code, const
     const Node &node = program.node(id);
     if (node.op == Op::Input) {
       homes_[node.results[0]] = {Home::Input, nextInput++};
+      inputSizes_.push_back(program.type(node.results[0]).numElements());
       continue;
     }
     if (node.op == Op::Const) {
@@ -60,15 +61,7 @@ ProgramRunner::ProgramRunner(const Graph &program, const ObjectCode *code, const
       std::vector<ref::Tensor> operands;
       for (ValueId v : node.operands)
         operands.push_back({program.type(v).shape, pool_[homes_[v].index]});
-      std::vector<TensorType> types;
-      for (ValueId v : node.results)
-        types.push_back(program.type(v));
-      std::vector<ref::Tensor> results;
-      try {
-        results = ref::evaluateOp(node.op, node.attrs, operands, types);
-      } catch (const InputError &e) {
-        fail(where, "{}: {}", program.describe(id), e.what());
-      }
+      std::vector<ref::Tensor> results = evaluate(id, operands, where);
       for (std::size_t i = 0; i < results.size(); ++i) {
         homes_[node.results[i]] = {Home::Pool, pool_.size()};
         pool_.push_back(std::move(results[i].data));
@@ -194,6 +187,20 @@ const double *ProgramRunner::address(const Home &home, std::span<const std::span
   return nullptr;
 }
 
+// The interpreter's op on concrete operands, its errors naming the node.
+std::vector<ref::Tensor> ProgramRunner::evaluate(NodeId id, std::span<const ref::Tensor> operands,
+                                                 const std::string &where) const {
+  const Node &node = program_.node(id);
+  std::vector<TensorType> types;
+  for (ValueId v : node.results)
+    types.push_back(program_.type(v));
+  try {
+    return ref::evaluateOp(node.op, node.attrs, operands, types);
+  } catch (const InputError &e) {
+    fail(where, "{}: {}", program_.describe(id), e.what());
+  }
+}
+
 void ProgramRunner::interpret(const Step &step, std::span<const std::span<const double>> inputs, double *arena) const {
   const Node &node = program_.node(step.node);
   std::vector<ref::Tensor> operands;
@@ -202,27 +209,17 @@ void ProgramRunner::interpret(const Step &step, std::span<const std::span<const 
     const double *p = address(homes_[v], inputs, arena);
     operands.push_back({program_.type(v).shape, std::vector<double>(p, p + program_.type(v).numElements())});
   }
-  std::vector<TensorType> types;
-  for (ValueId v : node.results)
-    types.push_back(program_.type(v));
-  std::vector<ref::Tensor> results;
-  try {
-    results = ref::evaluateOp(node.op, node.attrs, operands, types);
-  } catch (const InputError &e) {
-    fail("", "{}: {}", program_.describe(step.node), e.what());
-  }
+  std::vector<ref::Tensor> results = evaluate(step.node, operands, "");
   for (std::size_t i = 0; i < results.size(); ++i)
     std::copy(results[i].data.begin(), results[i].data.end(), arena + homes_[node.results[i]].index);
 }
 
 std::vector<std::vector<double>> ProgramRunner::run(std::span<const std::span<const double>> inputs) const {
-  std::vector<ValueId> inputIds = program_.inputs();
-  if (inputs.size() != inputIds.size())
-    fail("", "the bound program takes {} inputs, got {}", inputIds.size(), inputs.size());
+  if (inputs.size() != inputSizes_.size())
+    fail("", "the bound program takes {} inputs, got {}", inputSizes_.size(), inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i)
-    if (static_cast<std::int64_t>(inputs[i].size()) != program_.type(inputIds[i]).numElements())
-      fail("", "input {} of the bound program has {} values, expected {}", i, inputs[i].size(),
-           program_.type(inputIds[i]).numElements());
+    if (static_cast<std::int64_t>(inputs[i].size()) != inputSizes_[i])
+      fail("", "input {} of the bound program has {} values, expected {}", i, inputs[i].size(), inputSizes_[i]);
 
   // The run's one allocation, and the scratch lists of pointers.
   auto arena = std::make_unique_for_overwrite<double[]>(static_cast<std::size_t>(arenaBytes_ / kDouble) + 1);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include "ir/graph.h"
+#include "ir/interp/interpreter.h"
 #include "runtime/object_code.h"
 
 #include <cstdint>
@@ -70,11 +71,13 @@ private:
   void place(const std::string &where, std::int64_t declared);
   void chooseRowOp(Step &step);
   void interpret(const Step &step, std::span<const std::span<const double>> inputs, double *arena) const;
+  std::vector<ref::Tensor> evaluate(NodeId id, std::span<const ref::Tensor> operands, const std::string &where) const;
   std::size_t maxOperands_ = 0, maxResults_ = 0;
   std::int64_t scratch_ = 0, scratchOffset_ = 0; // doubles, for the row ops
 
   const Graph &program_;
   std::vector<Home> homes_;                // by ValueId
+  std::vector<std::int64_t> inputSizes_;  // elements, in input order
   std::vector<std::vector<double>> pool_; // folded constants, f64
   std::vector<Step> steps_;
   std::int64_t arenaBytes_ = 0;

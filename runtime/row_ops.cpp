@@ -18,12 +18,6 @@ namespace fp = bounds::fp;
 namespace k = bounds::kernels;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// c + sum - err, rounded down (kernels_bound.cpp's lowerConstant).
-double lowerConstant(double sum, double abs, std::size_t n, double extra) {
-  if (std::isnan(sum))
-    return -kInf;
-  return fp::lowerOrInf(fp::subDown(sum, fp::addUp(fp::sumError(n, abs), extra)));
-}
 
 } // namespace
 
@@ -54,7 +48,7 @@ void affine(const double *A, const double *c, const double *W, const double *hlo
       weighted += std::fabs(a[j]) * v[j];
     }
     double slack = fp::sumError(static_cast<std::size_t>(m) + 1, weighted) * (1 + 0x1p-40);
-    outC[r] = lowerConstant(sum, abs, static_cast<std::size_t>(m) + 1, slack);
+    outC[r] = fp::lowerSum(sum, abs, static_cast<std::size_t>(m) + 1, slack);
   }
 }
 
@@ -72,7 +66,7 @@ void relax(const double *A, const double *c, const double *kl, const double *bl,
     double slack = fp::sumError(1, s.absCoef) * (1 + 0x1p-40);
     // A non-finite coefficient makes the sums NaN: the row is unbounded.
     outC[r] = std::isnan(s.absCoef) ? -kInf
-                                    : lowerConstant(c[r] + s.bias, std::fabs(c[r]) + s.absBias,
+                                    : fp::lowerSum(c[r] + s.bias, std::fabs(c[r]) + s.absBias,
                                                     static_cast<std::size_t>(n) + 1, slack);
   }
 }
@@ -84,7 +78,7 @@ void concretize(const double *A, const double *c, const double *lo, const double
   k::boxRows(A, static_cast<std::size_t>(R), static_cast<std::size_t>(n), lo, hi, sums.data());
   for (std::int64_t r = 0; r < R; ++r) {
     const k::BoxSums &s = sums[static_cast<std::size_t>(r)];
-    out[r] = lowerConstant(c[r] + s.sum, std::fabs(c[r]) + s.abs, static_cast<std::size_t>(n) + 1, 0);
+    out[r] = fp::lowerSum(c[r] + s.sum, std::fabs(c[r]) + s.abs, static_cast<std::size_t>(n) + 1, 0);
   }
 }
 

@@ -87,13 +87,6 @@ double mag(const View &lo, const View &hi, std::size_t j) {
   return std::max(std::fabs(lo.data[j]), std::fabs(hi.data[j]));
 }
 
-// c + sum - err, rounded down; the sum of n terms has absolute sum `abs`.
-double lowerConstant(double sum, double abs, std::size_t n, double extra) {
-  if (std::isnan(sum))
-    return -kInf;
-  return fp::lowerOrInf(fp::subDown(sum, fp::addUp(fp::sumError(n, abs), extra)));
-}
-
 // Rows through the relaxation lines (bounds/dense_chain.cpp's relaxStep):
 // a > 0 takes the lower line, a < 0 the upper one, a = 0 nothing (exact).
 void relaxRows(std::int64_t R, std::int64_t n, auto &&coeff, const View &c, std::span<const View> lines,
@@ -115,7 +108,7 @@ void relaxRows(std::int64_t R, std::int64_t n, auto &&coeff, const View &c, std:
       absCoef += std::fabs(y) * mag(zlo, zhi, static_cast<std::size_t>(j));
     }
     double slack = fp::sumError(1, absCoef) * (1 + 0x1p-40);
-    c2[r] = bad ? -kInf : lowerConstant(sum, abs, static_cast<std::size_t>(n) + 1, slack);
+    c2[r] = bad ? -kInf : fp::lowerSum(sum, abs, static_cast<std::size_t>(n) + 1, slack);
   }
 }
 
@@ -134,7 +127,7 @@ void concretize(std::int64_t R, std::int64_t n, auto &&coeff, const View &c, con
       sum += t;
       abs += std::fabs(t);
     }
-    out[r] = bad ? -kInf : lowerConstant(sum, abs, static_cast<std::size_t>(n) + 1, 0);
+    out[r] = bad ? -kInf : fp::lowerSum(sum, abs, static_cast<std::size_t>(n) + 1, 0);
   }
 }
 
@@ -163,7 +156,7 @@ void affineBack(std::span<const View> in, Out a, Out c2) {
           out[q] += ar[j] * W.data[j * k + q];
     }
     double slack = fp::sumError(static_cast<std::size_t>(m) + 1, weighted) * (1 + 0x1p-40);
-    c2[r] = lowerConstant(sum, abs, static_cast<std::size_t>(m) + 1, slack);
+    c2[r] = fp::lowerSum(sum, abs, static_cast<std::size_t>(m) + 1, slack);
   }
 }
 

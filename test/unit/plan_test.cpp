@@ -10,6 +10,7 @@
 #include "ir/text.h"
 #include "passes/pass.h"
 #include "runtime/plan_run.h"
+#include "runtime/plan_kernels.h"
 #include "runtime/plan_write.h"
 #include "runtime/row_ops.h"
 #include "bounds/relu_lines.h"
@@ -369,6 +370,31 @@ TEST_CASE("the BLAS row ops agree with the interpreter's lb.affine, lb.relax_pn 
     }
   }
   CHECK(unbounded > 0); // the infinite cases were reached
+}
+
+} // TEST_SUITE
+
+TEST_SUITE("plan") {
+
+// A scalar step is baked into the chain's code, so it is part of the kernel's
+// name: a plan whose IR changed the constant no longer finds its kernel.
+TEST_CASE("a chain kernel's name carries its scalar constants exactly") {
+  auto name = [](const std::string &scalar) {
+    std::string text = "graph @g {\n"
+                       "  %0 = input {name = \"lo\"} : f64[3]\n"
+                       "  %1 = input {name = \"hi\"} : f64[3]\n"
+                       "  %2 = const dense<[" + scalar + "]> : f64[1]\n"
+                       "  %3, %4 = ibp.chain %0, %1, %2 {steps = \"mul,relu\"} : f64[3], f64[3]\n"
+                       "  return %3, %4\n}\n";
+    Graph g = parseGraph(text, "chain.gir");
+    std::optional<std::vector<ChainKernelStep>> steps = chainKernelSteps(g, 3);
+    REQUIRE(steps.has_value());
+    REQUIRE(steps->size() == 2);
+    CHECK((*steps)[0].scalar);
+    return chainKernelName(g, 3, *steps);
+  };
+  CHECK(name("1.5") == "chain3.ms0x1.8p+0r.3");
+  CHECK(name("1.5") != name("1.5000000000000002"));
 }
 
 } // TEST_SUITE
