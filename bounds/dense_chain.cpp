@@ -456,7 +456,7 @@ private:
   void relaxStep(Rows &rw, std::size_t i) {
     const LayerState &s = layers_[i];
     std::vector<kernels::RelaxSums> k(rw.R);
-    kernels::relaxRows(rw.A.data(), rw.R, rw.m, s.kl.data(), s.bl.data(), s.ku.data(), s.bu.data(), s.magZ.data(),
+    kernels::relaxRows(rw.A.data(), rw.A.data(), rw.R, rw.m, s.kl.data(), s.bl.data(), s.ku.data(), s.bu.data(), s.magZ.data(),
                        k.data());
     for (std::size_t r = 0; r < rw.R; ++r) {
       rw.slack[r] += fp::sumError(1, k[r].absCoef);

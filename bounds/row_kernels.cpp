@@ -5,6 +5,7 @@
 // any order is fine for the error bounds these sums feed.
 #include "bounds/row_kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -47,7 +48,7 @@ inline double pos(double x) { return x > 0 ? x : 0.0; }
 inline double neg(double x) { return x < 0 ? x : 0.0; }
 } // namespace
 
-__attribute__((always_inline)) inline RelaxSums relaxRow(double *a, std::size_t m, const double *kl, const double *bl, const double *ku,
+__attribute__((always_inline)) inline RelaxSums relaxRow(const double *src, double *a, std::size_t m, const double *kl, const double *bl, const double *ku,
                                 const double *bu, const double *mag) {
   V s = {}, sb = {}, sk = {}, bad = {};
   auto step = [&](V x, V kL, V bL, V kU, V bU, V mg) {
@@ -62,11 +63,11 @@ __attribute__((always_inline)) inline RelaxSums relaxRow(double *a, std::size_t 
   };
   std::size_t c = 0;
   for (; c + kLanes <= m; c += kLanes)
-    store(a + c, step(load(a + c), load(kl + c), load(bl + c), load(ku + c), load(bu + c), load(mag + c)));
+    store(a + c, step(load(src + c), load(kl + c), load(bl + c), load(ku + c), load(bu + c), load(mag + c)));
   RelaxSums r{sum(s), sum(sb), sum(sk)};
   double b = sum(bad);
   for (; c < m; ++c) { // the same in scalars
-    double x = a[c], xp = pos(x), xn = neg(x);
+    double x = src[c], xp = pos(x), xn = neg(x);
     double y = xp * kl[c] + xn * ku[c], p = xp * bl[c] + xn * bu[c];
     a[c] = y;
     r.bias += p;
@@ -124,10 +125,22 @@ __attribute__((always_inline)) inline BoxSums boxRow(const double *a, std::size_
   return r;
 }
 
-GAMMA_CLONES void relaxRows(double *a, std::size_t R, std::size_t m, const double *kl, const double *bl,
-                           const double *ku, const double *bu, const double *mag, RelaxSums *out) {
+GAMMA_CLONES void relaxRows(const double *src, double *a, std::size_t R, std::size_t m, const double *kl,
+                           const double *bl, const double *ku, const double *bu, const double *mag, RelaxSums *out) {
   for (std::size_t r = 0; r < R; ++r)
-    out[r] = relaxRow(a + r * m, m, kl, bl, ku, bu, mag);
+    out[r] = relaxRow(src + r * m, a + r * m, m, kl, bl, ku, bu, mag);
+}
+
+GAMMA_CLONES void columnMagnitudes(const double *a, std::size_t R, std::size_t m, double *out) {
+  std::fill(out, out + m, 0.0);
+  for (std::size_t r = 0; r < R; ++r) {
+    const double *row = a + r * m;
+    std::size_t c = 0;
+    for (; c + kLanes <= m; c += kLanes)
+      store(out + c, load(out + c) + vabs(load(row + c)));
+    for (; c < m; ++c)
+      out[c] += std::fabs(row[c]);
+  }
 }
 
 GAMMA_CLONES void biasRows(const double *a, std::size_t R, std::size_t m, const double *b, const double *v,

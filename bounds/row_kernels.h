@@ -14,11 +14,16 @@ namespace gm::bounds::kernels {
 struct RelaxSums {
   double bias, absBias, absCoef;
 };
-// For each of R rows a of length m (one after the other):
-// a[c] <- a[c] * (a[c] > 0 ? kl[c] : ku[c]); out[r] holds the sum of
-// a[c] * (a[c] > 0 ? bl[c] : bu[c]), its absolute sum, and sum |new a[c]| * mag[c].
-void relaxRows(double *a, std::size_t R, std::size_t m, const double *kl, const double *bl, const double *ku,
-               const double *bu, const double *mag, RelaxSums *out);
+// For each of R rows x = src of length m (one after the other):
+// a[c] <- x[c] * (x[c] > 0 ? kl[c] : ku[c]); out[r] holds the sum of
+// x[c] * (x[c] > 0 ? bl[c] : bu[c]), its absolute sum, and sum |a[c]| * mag[c].
+// src may be a (in place) or not overlap it.
+void relaxRows(const double *src, double *a, std::size_t R, std::size_t m, const double *kl, const double *bl,
+               const double *ku, const double *bu, const double *mag, RelaxSums *out);
+
+// out[c] = sum over the R rows of |a[c]|: zero exactly where the column is
+// zero in every row (a sum of non-negative terms does not round to zero).
+void columnMagnitudes(const double *a, std::size_t R, std::size_t m, double *out);
 
 struct DotSums {
   double sum, abs, weighted;

@@ -230,6 +230,21 @@ std::vector<TensorType> inferBoundResultTypes(Op op, std::span<const TensorType>
     sameType(in[a + 1], in[a + 2], "interval ends");
     return {in[a]};
   }
+  case Op::LbSettle: {
+    rows(in[0], in[1]);
+    if (in[0].shape[0] % 2 != 0)
+      fail("", "lb.settle takes rows in [lower; upper] pairs, got {} rows", in[0].shape[0]);
+    elements(in[2], in[0].shape[1], "the interval of z");
+    sameType(in[2], in[3], "interval ends");
+    matrix(in[4], "W");
+    if (in[4].shape[0] != in[0].shape[1])
+      fail("", "A {} does not multiply W {}", typeString(in[0]), typeString(in[4]));
+    elements(in[5], in[4].shape[1], "the interval of h");
+    sameType(in[5], in[6], "interval ends");
+    if (in.size() == 8)
+      elements(in[7], in[4].shape[0], "the bias");
+    return {in[1]};
+  }
   case Op::LbInterval:
     if (in[0].rank() != 1 || in[0].shape[0] % 2 != 0)
       fail("", "lower bounds of [I; -I] rows must be a vector of even length, got {}", typeString(in[0]));

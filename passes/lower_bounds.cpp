@@ -260,7 +260,7 @@ private:
       if (method_ == Method::Crown && at.layer > 0) {
         std::string name = node.name.empty() ? "" : node.name + ".bounds";
         Rows rows = rowsOf(bp_.add(Op::LbIdentity, {}, sizeAttr(net_.type(x).numElements()), name));
-        ValueId lower = back(rows, at.layer, /*onZ=*/true, name);
+        ValueId lower = back(rows, at.layer, /*onZ=*/true, name, /*settle=*/true);
         Iv c = interval(Op::LbInterval, {lower}, name);
         layer.used = c;
         z = interval(Op::IbpIntersect, {z.lo, z.hi, c.lo, c.hi}, name);
@@ -296,8 +296,10 @@ private:
   static Rows rowsOf(const std::vector<ValueId> &r) { return {r[0], r[1]}; }
 
   // Rows on z_i (onZ) or h_i, propagated down to the first layer's input and
-  // concretised there: the lower bound of every row.
-  ValueId back(Rows rows, int i, bool onZ, const std::string &name) {
+  // concretised there: the lower bound of every row. `settle`: the rows are
+  // [I; -I] on a ReLU's input, and pairs that z_0's interval proves stable
+  // skip the widest product (lb.settle, dense_chain.cpp's settling).
+  ValueId back(Rows rows, int i, bool onZ, const std::string &name, bool settle = false) {
     for (;; --i) {
       Layer &layer = layers_[i];
       if (!onZ && layer.act) {
@@ -305,6 +307,12 @@ private:
         std::vector<ValueId> s = bp_.add(Op::SplitSign, {rows.A}, {}, name);
         rows = rowsOf(bp_.add(Op::LbRelax, {s[0], s[1], rows.c, l[0], l[1], l[2], l[3], layer.z.lo, layer.z.hi}, {},
                               name));
+      }
+      if (i == 0 && settle) {
+        std::vector<ValueId> ops{rows.A, rows.c, layer.z.lo, layer.z.hi, layer.W, layer.in.lo, layer.in.hi};
+        if (layer.b != kNoValue)
+          ops.push_back(layer.b);
+        return bp_.add1(Op::LbSettle, ops, {}, name);
       }
       std::vector<ValueId> ops{rows.A, rows.c, layer.W, layer.in.lo, layer.in.hi};
       if (layer.b != kNoValue)

@@ -7,7 +7,10 @@
 #include "runtime/row_ops.h"
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <memory>
+#include <tuple>
 
 namespace gm {
 
@@ -19,23 +22,70 @@ std::int64_t alignUp(std::int64_t x, std::int64_t a) { return (x + a - 1) / a * 
 
 } // namespace
 
-// The CROWN row ops with f64 rows and, for lb.affine, a constant 2-D W.
+// The CROWN row ops with f64 rows and, for lb.affine and lb.settle, a
+// constant 2-D W.
 void ProgramRunner::chooseRowOp(Step &step) {
   const Node &node = program_.node(step.node);
   auto rows = [&](ValueId v) { return program_.type(v).shape; };
-  if (node.op == Op::LbAffine && homes_[node.operands[2]].kind == Home::Pool && rows(node.operands[2]).size() == 2 &&
-      rows(node.operands[0]).size() == 2) {
-    step.kind = Step::Affine;
+  auto pooled = [&](ValueId v) { return homes_[v].kind == Home::Pool; };
+  // lb.affine and lb.settle read W, then h's interval (operands w, w+1, w+2).
+  std::size_t w = node.op == Op::LbAffine ? 2 : 4;
+  if ((node.op == Op::LbAffine || node.op == Op::LbSettle) && pooled(node.operands[w]) &&
+      rows(node.operands[w]).size() == 2 && rows(node.operands[0]).size() == 2) {
+    step.kind = node.op == Op::LbAffine ? Step::Affine : Step::Settle;
     step.n = rows(node.operands[0])[0];
-    step.m = rows(node.operands[2])[0];
-    step.k = rows(node.operands[2])[1];
-    scratch_ = std::max(scratch_, step.m);
+    step.m = rows(node.operands[w])[0];
+    step.k = rows(node.operands[w])[1];
+    step.w = w;
+    scratch_ = std::max({scratch_, step.k,
+                         node.op == Op::LbAffine ? rowops::affineScratch(step.n, step.m, step.k)
+                                                 : rowops::settleScratch(step.n, step.m, step.k)});
+    // |W| once per weight, for the magnitudes of the product's error term.
+    std::size_t W = homes_[node.operands[w]].index;
+    auto [at, added] = absWeights_.try_emplace(W, pool_.size());
+    if (added) {
+      std::vector<double> abs = pool_[W];
+      for (double &x : abs)
+        x = std::fabs(x);
+      pool_.push_back(std::move(abs));
+    }
+    step.absW = at->second;
+    // Constant rows (lb.identity's [I; -I] starting a pass): A W is the same
+    // in every run, so it is computed here once; runs compute the constants.
+    if (node.op == Op::LbAffine && pooled(node.operands[0])) {
+      std::vector<double> AW(static_cast<std::size_t>(step.n * step.k));
+      rowops::product(pool_[homes_[node.operands[0]].index].data(), pool_[W].data(), step.n, step.m, step.k,
+                      AW.data());
+      step.product = pool_.size();
+      pool_.push_back(std::move(AW));
+    }
   } else if ((node.op == Op::LbRelaxPN || node.op == Op::LbConcretizePN) && rows(node.operands[0]).size() == 2) {
     step.kind = node.op == Op::LbRelaxPN ? Step::Relax : Step::Concretize;
     step.n = rows(node.operands[0])[0];
     step.m = rows(node.operands[0])[1];
     scratch_ = std::max(scratch_, step.m);
   }
+}
+
+// The magnitudes v of a layer (W and h's interval) are the same in every
+// pass through it: one slot per layer after the planned arena, filled by
+// the first step that reads it.
+void ProgramRunner::placeMagnitudes() {
+  std::map<std::tuple<ValueId, ValueId, ValueId>, std::int64_t> slots;
+  std::int64_t next = scratchOffset_;
+  for (Step &step : steps_) {
+    if (step.kind != Step::Affine && step.kind != Step::Settle)
+      continue;
+    const Node &node = program_.node(step.node);
+    auto [at, added] = slots.try_emplace({node.operands[step.w], node.operands[step.w + 1], node.operands[step.w + 2]},
+                                         next);
+    if (added)
+      next = alignUp(next + step.m, 8);
+    step.v = at->second;
+    step.firstV = added;
+  }
+  arenaBytes_ += (next - scratchOffset_) * kDouble;
+  scratchOffset_ = next;
 }
 
 ProgramRunner::ProgramRunner(const Graph &program, const ObjectCode *code, const std::string &where,
@@ -112,6 +162,10 @@ ProgramRunner::ProgramRunner(const Graph &program, const ObjectCode *code, const
     steps_.push_back(std::move(step));
   }
   place(where, arenaBytes);
+  placeMagnitudes();
+  for (const Step &step : steps_)
+    if (step.product != kNoProduct)
+      homes_[program.node(step.node).results[0]] = {Home::Pool, step.product};
 }
 
 // Arena homes from the plan's `arena` offsets, checked the way plan-memory
@@ -248,11 +302,21 @@ std::vector<std::vector<double>> ProgramRunner::run(std::span<const std::span<co
           address(homes_[node.operands[2]], inputs, a), a + homes_[node.results[0]].index,
           a + homes_[node.results[1]].index, step.m, step.k, step.n);
       break;
-    case Step::Affine: {
+    case Step::Affine:
+    case Step::Settle: {
       auto in = [&](std::size_t i) { return address(homes_[node.operands[i]], inputs, a); };
-      rowops::affine(in(0), in(1), in(2), in(3), in(4), node.operands.size() == 6 ? in(5) : nullptr, step.n, step.m,
-                     step.k, a + homes_[node.results[0]].index, a + homes_[node.results[1]].index,
-                     a + scratchOffset_);
+      std::size_t w = step.w;
+      const double *b = node.operands.size() == w + 4 ? in(w + 3) : nullptr;
+      double *v = a + step.v, *scratch = a + scratchOffset_;
+      if (step.firstV)
+        rowops::magnitudes(pool_[step.absW].data(), in(w + 1), in(w + 2), step.m, step.k, v, scratch);
+      if (step.kind == Step::Settle)
+        rowops::settle(in(0), in(1), in(2), in(3), in(4), v, in(5), in(6), b, step.n, step.m, step.k,
+                       a + homes_[node.results[0]].index, scratch);
+      else
+        rowops::affine(in(0), in(1), in(2), v, b, step.n, step.m, step.k,
+                       step.product != kNoProduct ? nullptr : a + homes_[node.results[0]].index,
+                       a + homes_[node.results[1]].index, scratch);
       break;
     }
     case Step::Relax: {

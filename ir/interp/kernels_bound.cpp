@@ -160,6 +160,51 @@ void affineBack(std::span<const View> in, Out a, Out c2) {
   }
 }
 
+// lb.settle (bounds/dense_chain.cpp's settling, docs/SOUNDNESS.md): every
+// row bounded against z's interval first; pairs (t, q + t) that bound proves
+// stable keep it (a stable ReLU's lines do not depend on the exact values).
+// The others go through W to h's box, upper rows first: a neuron whose upper
+// bound comes out <= 0 is inactive, so its lower row keeps the cheap bound.
+void settleRows(std::span<const View> in, Out lower) {
+  const View &A = in[0], &c = in[1];
+  std::int64_t R = A.shape[0], m = A.shape[1], q = R / 2, k = in[4].shape[1];
+  auto coeffOf = [](const View &a, std::int64_t n) {
+    return [&a, n](std::int64_t r, std::int64_t j) { return a.data[r * n + j]; };
+  };
+  concretize(R, m, coeffOf(A, m), c, in[2], in[3], lower);
+  auto exact = [&](const std::vector<std::int64_t> &rows) {
+    std::int64_t n = static_cast<std::int64_t>(rows.size());
+    std::vector<double> a(static_cast<std::size_t>(n * m)), cc(static_cast<std::size_t>(n));
+    for (std::int64_t x = 0; x < n; ++x) {
+      std::copy_n(A.data.begin() + rows[x] * m, m, a.begin() + x * m);
+      cc[x] = c.data[rows[x]];
+    }
+    std::int64_t aShape[2] = {n, m}, cShape[1] = {n}, outShape[2] = {n, k};
+    std::vector<View> ops{{a, aShape}, {cc, cShape}, in[4], in[5], in[6]};
+    if (in.size() == 8)
+      ops.push_back(in[7]);
+    std::vector<double> a2(static_cast<std::size_t>(n * k)), c2(static_cast<std::size_t>(n)),
+        out(static_cast<std::size_t>(n));
+    affineBack(ops, a2, c2);
+    View a2v{a2, outShape}, c2v{c2, cShape};
+    concretize(n, k, coeffOf(a2v, k), c2v, in[5], in[6], out);
+    for (std::int64_t x = 0; x < n; ++x)
+      lower[rows[x]] = out[x];
+  };
+  std::vector<std::int64_t> kept, rows;
+  for (std::int64_t t = 0; t < q; ++t)
+    if (!(lower[t] >= 0 || -lower[q + t] <= 0))
+      kept.push_back(t);
+  for (std::int64_t t : kept)
+    rows.push_back(q + t);
+  exact(rows);
+  rows.clear();
+  for (std::int64_t t : kept)
+    if (-lower[q + t] > 0)
+      rows.push_back(t);
+  exact(rows);
+}
+
 // The spec as rows [C; -C] with constants moved outward by one ulp of each
 // parsed decimal times what it multiplies (bounds/compute.cpp's specRows).
 void specRows(const View &C, const View &d, const View &ylo, const View &yhi, Out A, Out c) {
@@ -317,6 +362,9 @@ bool boundInto(Op op, const Attrs &attrs, std::span<const View> in, std::span<co
         out[0]);
     return true;
   }
+  case Op::LbSettle:
+    settleRows(in, out[0]);
+    return true;
   case Op::LbInterval: {
     std::int64_t n = in[0].shape[0] / 2;
     for (std::int64_t j = 0; j < n; ++j) {

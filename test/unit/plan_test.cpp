@@ -303,7 +303,7 @@ TEST_SUITE("plan") {
 // runtime/row_ops.h against the interpreter's arithmetic (the oracle): the
 // same bounds up to the order of the sums, and the same unbounded rows where
 // a coefficient, a box side or a pre-activation bound is infinite.
-TEST_CASE("the BLAS row ops agree with the interpreter's lb.affine, lb.relax_pn and lb.concretize_pn") {
+TEST_CASE("the BLAS row ops agree with the interpreter's lb.affine, lb.relax_pn, lb.concretize_pn and lb.settle") {
   std::mt19937_64 rng(5);
   std::normal_distribution<double> g(0, 1);
   std::uniform_int_distribution<int> size(1, 19), pick(0, 9);
@@ -317,12 +317,21 @@ TEST_CASE("the BLAS row ops agree with the interpreter's lb.affine, lb.relax_pn 
       x = infinite && pick(rng) == 0 ? sign * kInf : g(rng);
     return v;
   };
-  int unbounded = 0;
-  for (int trial = 0; trial < 300; ++trial) {
+  // Columns of A zeroed as an inactive ReLU leaves them: none, one (the
+  // product keeps A as it is), about half (it gathers the rest), or all.
+  auto zeroColumns = [&](std::vector<double> &A, std::int64_t R, std::int64_t m, int how) {
+    for (std::int64_t j = 0; j < m; ++j)
+      if ((how == 1 && j == m / 2) || (how == 2 && pick(rng) < 5) || how == 3)
+        for (std::int64_t r = 0; r < R; ++r)
+          A[static_cast<std::size_t>(r * m + j)] = 0;
+  };
+  int unbounded = 0, settled = 0, unsettled = 0;
+  for (int trial = 0; trial < 400; ++trial) {
     CAPTURE(trial);
     std::int64_t R = size(rng), m = size(rng), k = size(rng);
     bool inf = trial % 3 == 0;
     std::vector<double> A = fill(R * m, inf && trial % 2 == 0, 1), c = fill(R, false, 1), W = fill(m * k, false, 1);
+    zeroColumns(A, R, m, trial % 4);
     std::vector<double> hlo = fill(k, inf, -1), hhi = fill(k, inf, 1), b = fill(m, false, 1);
     for (std::size_t q = 0; q < hlo.size(); ++q)
       if (hlo[q] > hhi[q])
@@ -330,12 +339,17 @@ TEST_CASE("the BLAS row ops agree with the interpreter's lb.affine, lb.relax_pn 
     Shape sA{R, m}, sC{R}, sW{m, k}, sH{k}, sB{m}, sOut{R, k};
     std::vector<ref::View> in{{A, sA}, {c, sC}, {W, sW}, {hlo, sH}, {hhi, sH}, {b, sB}};
     std::vector<double> oA(static_cast<std::size_t>(R * k)), oC(static_cast<std::size_t>(R));
-    std::vector<double> rA(oA.size()), rC(oC.size()), scratch(static_cast<std::size_t>(m + k));
+    std::vector<double> rA(oA.size()), rC(oC.size());
+    std::vector<double> scratch(static_cast<std::size_t>(std::max({rowops::affineScratch(R, m, k), m, k})));
+    std::vector<double> absW = W, v(static_cast<std::size_t>(m));
+    for (double &x : absW)
+      x = std::fabs(x);
+    rowops::magnitudes(absW.data(), hlo.data(), hhi.data(), m, k, v.data(), scratch.data());
     for (bool bias : {true, false}) {
       std::vector<std::span<double>> out{rA, rC};
       ref::boundOpInto(Op::LbAffine, {}, std::span(in).first(bias ? 6 : 5), out);
-      rowops::affine(A.data(), c.data(), W.data(), hlo.data(), hhi.data(), bias ? b.data() : nullptr, R, m, k,
-                     oA.data(), oC.data(), scratch.data());
+      rowops::affine(A.data(), c.data(), W.data(), v.data(), bias ? b.data() : nullptr, R, m, k, oA.data(), oC.data(),
+                     scratch.data());
       for (std::size_t r = 0; r < oC.size(); ++r) {
         CHECK_MESSAGE(close(oC[r], rC[r]), "affine c[", r, "]: ", oC[r], " vs ", rC[r]);
         unbounded += oC[r] == -kInf;
@@ -368,8 +382,42 @@ TEST_CASE("the BLAS row ops agree with the interpreter's lb.affine, lb.relax_pn 
       CHECK_MESSAGE(close(xC[r], yC[r]), "concretize [", r, "]: ", xC[r], " vs ", yC[r]);
       unbounded += xC[r] == -kInf;
     }
+    // settle: pairs [B; -B] as a pass for a ReLU input builds them, against
+    // narrow intervals of z so that some pairs settle and others do not.
+    std::int64_t q = size(rng);
+    std::vector<double> B = fill(q * m, false, 1), d = fill(q, false, 1), S(static_cast<std::size_t>(2 * q * m)),
+                        e(static_cast<std::size_t>(2 * q));
+    zeroColumns(B, q, m, trial % 4);
+    for (std::int64_t t = 0; t < q; ++t) {
+      e[t] = 3 * d[t];
+      e[q + t] = -3 * d[t];
+      for (std::int64_t j = 0; j < m; ++j) {
+        S[t * m + j] = B[t * m + j];
+        S[(q + t) * m + j] = -B[t * m + j];
+      }
+    }
+    std::vector<double> mid = fill(m, false, 1), nlo(m), nhi(m);
+    for (std::size_t j = 0; j < mid.size(); ++j)
+      nlo[j] = mid[j] * 0.1 - 0.05, nhi[j] = mid[j] * 0.1 + 0.05;
+    Shape sS{2 * q, m}, sE{2 * q};
+    for (bool bias : {true, false}) {
+      std::vector<ref::View> sin{{S, sS}, {e, sE}, {nlo, sM}, {nhi, sM}, {W, sW}, {hlo, sH}, {hhi, sH}, {b, sB}};
+      std::vector<double> want(static_cast<std::size_t>(2 * q)), got(want.size()), loose(want.size());
+      std::vector<std::span<double>> sout{want};
+      ref::boundOpInto(Op::LbSettle, {}, std::span(sin).first(bias ? 8 : 7), sout);
+      std::vector<double> big(static_cast<std::size_t>(rowops::settleScratch(2 * q, m, k)));
+      rowops::settle(S.data(), e.data(), nlo.data(), nhi.data(), W.data(), v.data(), hlo.data(), hhi.data(),
+                     bias ? b.data() : nullptr, 2 * q, m, k, got.data(), big.data());
+      rowops::concretize(S.data(), e.data(), nlo.data(), nhi.data(), 2 * q, m, loose.data());
+      for (std::size_t r = 0; r < got.size(); ++r) {
+        CHECK_MESSAGE(close(got[r], want[r]), "settle [", r, "]: ", got[r], " vs ", want[r]);
+        (got[r] == loose[r] ? settled : unsettled) += 1;
+      }
+    }
   }
   CHECK(unbounded > 0); // the infinite cases were reached
+  CHECK(settled > 0);   // and both kinds of settle rows
+  CHECK(unsettled > 0);
 }
 
 } // TEST_SUITE
