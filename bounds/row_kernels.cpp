@@ -104,7 +104,9 @@ __attribute__((always_inline)) inline DotSums biasRow(const double *a, std::size
 __attribute__((always_inline)) inline BoxSums boxRow(const double *a, std::size_t n, const double *lo, const double *hi) {
   V s = {}, sa = {}, bad = {};
   auto step = [&](V x, V l, V h) {
-    V t = pos(x) * l + neg(x) * h;
+    // Masked, not multiplied by zero: a side the coefficient does not pick
+    // may be infinite (0 * inf would make the row unbounded).
+    V t = (V)((M)(x * l) & (x > 0)) + (V)((M)(x * h) & (x < 0));
     s += t;
     sa += vabs(t);
     bad += x - x;
@@ -115,7 +117,7 @@ __attribute__((always_inline)) inline BoxSums boxRow(const double *a, std::size_
   BoxSums r{sum(s), sum(sa)};
   double b = sum(bad);
   for (; c < n; ++c) {
-    double t = pos(a[c]) * lo[c] + neg(a[c]) * hi[c];
+    double t = a[c] > 0 ? a[c] * lo[c] : a[c] < 0 ? a[c] * hi[c] : 0.0;
     r.sum += t;
     r.abs += std::fabs(t);
     b += a[c] - a[c];

@@ -34,7 +34,8 @@ void biasRows(const double *a, std::size_t R, std::size_t m, const double *b, co
 struct BoxSums {
   double sum, abs;
 };
-// sum (a[c] > 0 ? a[c]*lo[c] : a[c]*hi[c]) and its absolute sum, for each of R rows of length n.
+// sum (a[c] > 0 ? a[c]*lo[c] : a[c] < 0 ? a[c]*hi[c] : 0) and its absolute
+// sum, for each of R rows of length n (the side not picked may be infinite).
 void boxRows(const double *a, std::size_t R, std::size_t n, const double *lo, const double *hi, BoxSums *out);
 
 struct AffineSums {

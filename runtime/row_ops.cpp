@@ -48,9 +48,9 @@ void magnitudes(const double *absW, const double *hlo, const double *hhi, std::i
 void affine(const double *A, const double *c, const double *W, const double *v, const double *b, std::int64_t R,
             std::int64_t m, std::int64_t kk, double *outA, double *outC, double *scratch) {
   // Columns of A that are zero in every row (the neurons an inactive ReLU
-  // cut off) add nothing: the sums and the product run over the others
-  // only, as the interpreter skips zero coefficients. Gathering costs one
-  // pass over A.
+  // cut off) add nothing, error terms included (a zero coefficient facing an
+  // infinite magnitude adds 0, as in the interpreter): the sums and the
+  // product run over the others only.
   double *live = scratch;
   k::columnMagnitudes(A, static_cast<std::size_t>(R), static_cast<std::size_t>(m), live);
   std::vector<std::int64_t> &cols = liveColumns();
@@ -61,7 +61,7 @@ void affine(const double *A, const double *c, const double *W, const double *v, 
   std::int64_t L = static_cast<std::int64_t>(cols.size());
   const double *Ap = A, *Wp = W, *bp = b, *vp = v;
   std::int64_t inner = m;
-  if (8 * L <= 7 * m) { // else the gathers cost about what they save
+  if (L < m) {
     inner = L;
     double *Ag = scratch + m, *Wg = Ag + R * L, *bg = Wg + L * kk, *vg = bg + L;
     for (std::int64_t r = 0; r < R; ++r)

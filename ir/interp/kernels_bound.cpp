@@ -150,10 +150,11 @@ void affineBack(std::span<const View> in, Out a, Out c2) {
       double p = in.size() == 6 ? ar[j] * in[5].data[j] : 0;
       sum += p;
       abs += std::fabs(p);
-      weighted += std::fabs(ar[j]) * v[j];
-      if (ar[j] != 0)
+      if (ar[j] != 0) { // a zero coefficient contributes nothing, error terms included
+        weighted += std::fabs(ar[j]) * v[j];
         for (std::int64_t q = 0; q < k; ++q)
           out[q] += ar[j] * W.data[j * k + q];
+      }
     }
     double slack = fp::sumError(static_cast<std::size_t>(m) + 1, weighted) * (1 + 0x1p-40);
     c2[r] = fp::lowerSum(sum, abs, static_cast<std::size_t>(m) + 1, slack);
