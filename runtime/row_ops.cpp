@@ -69,7 +69,7 @@ void affine(const double *A, const double *c, const double *W, const double *v, 
         Ag[r * L + x] = A[r * m + cols[static_cast<std::size_t>(x)]];
     for (std::int64_t x = 0; x < L; ++x) {
       std::int64_t j = cols[static_cast<std::size_t>(x)];
-      if (W)
+      if (outA) // W's rows only where the product is wanted
         std::copy_n(W + j * kk, kk, Wg + x * kk);
       bg[x] = b ? b[j] : 0;
       vg[x] = v[j];
